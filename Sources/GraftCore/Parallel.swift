@@ -1,0 +1,40 @@
+import Dispatch
+
+/// The number of worker threads Graft's own kernels split large loops over.
+public let kernelThreads = max(1, System.activeProcessorCount)
+
+enum System {
+    static var activeProcessorCount: Int {
+        #if canImport(Glibc)
+        return Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        #else
+        return 1
+        #endif
+    }
+}
+
+/// Splits `0..<count` into contiguous chunks of at least `grain` items and runs them on the worker threads.
+/// Small loops run inline: a dispatch costs a few microseconds.
+@inline(__always)
+func parallelChunks(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+    let chunks = min(kernelThreads, count / max(grain, 1))
+    if chunks <= 1 { body(0..<count); return }
+    let per = (count + chunks - 1) / chunks
+    withoutActuallyEscaping(body) { body in
+        // The chunks are disjoint and the call returns only when all are done, so sharing `body` is safe.
+        let shared = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = c * per
+            shared.value(lo..<min(count, lo + per))
+        }
+    }
+}
+
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,98 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The op's own output inside its backward rule: the saved values as a constant for ordinary training, or
+/// recomputed on the tape when the rule is being recorded, so higher-order gradients see its dependence on x.
+@inline(__always)
+func savedOutput(_ shape: [Int], _ storage: Storage, recompute: () -> Tensor) -> Tensor {
+    GradMode.isEnabled ? recompute() : Tensor(shape: shape, storage: storage)
+}
+
+extension Tensor {
+    public func exp() -> Tensor {
+        let out = mapUnary(self) { expf($0) }
+        return Tensor.result("exp", shape, out, [self]) { g, _ in
+            [g * savedOutput(self.shape, out) { self.exp() }]
+        }
+    }
+
+    public func log() -> Tensor {
+        Tensor.result("log", shape, mapUnary(self) { logf($0) }, [self]) { g, _ in [g / self] }
+    }
+
+    public func sqrt() -> Tensor {
+        let out = mapUnary(self) { $0.squareRoot() }
+        return Tensor.result("sqrt", shape, out, [self]) { g, _ in
+            [g * 0.5 / savedOutput(self.shape, out) { self.sqrt() }]
+        }
+    }
+
+    /// x^p for a constant exponent.
+    public func pow(_ p: Float) -> Tensor {
+        if p == 2 { return self * self }
+        return Tensor.result("pow", shape, mapUnary(self) { powf($0, p) }, [self]) { g, _ in
+            [g * p * self.pow(p - 1)]
+        }
+    }
+
+    public func abs() -> Tensor {
+        Tensor.result("abs", shape, mapUnary(self) { Swift.abs($0) }, [self]) { g, _ in [g * self.sign()] }
+    }
+
+    /// -1, 0 or 1; a constant (no gradient).
+    public func sign() -> Tensor {
+        Tensor(shape: shape, storage: mapUnary(self) { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) })
+    }
+
+    public func tanh() -> Tensor {
+        let out = mapUnary(self) { tanhf($0) }
+        return Tensor.result("tanh", shape, out, [self]) { g, _ in
+            let y = savedOutput(self.shape, out) { self.tanh() }
+            return [g * (1 - y * y)]
+        }
+    }
+
+    public func sigmoid() -> Tensor {
+        let out = mapUnary(self) { 1 / (1 + expf(-$0)) }
+        return Tensor.result("sigmoid", shape, out, [self]) { g, _ in
+            let y = savedOutput(self.shape, out) { self.sigmoid() }
+            return [g * y * (1 - y)]
+        }
+    }
+
+    public func relu() -> Tensor {
+        Tensor.result("relu", shape, mapUnary(self) { Swift.max($0, 0) }, [self]) { g, _ in [g * self.greater(0)] }
+    }
+
+    /// min(max(x, 0), 6), as in MobileNet and EfficientNet-Lite.
+    public func relu6() -> Tensor { clamp(min: 0, max: 6) }
+
+    /// Clamps into [min, max]; the gradient passes where the input lies inside the interval (ends included).
+    public func clamp(min lo: Float = -.infinity, max hi: Float = .infinity) -> Tensor {
+        precondition(lo <= hi, "clamp: min \(lo) is above max \(hi)")
+        return Tensor.result("clamp", shape, mapUnary(self) { Swift.min(Swift.max($0, lo), hi) }, [self]) { g, _ in
+            let inside = withNoGrad { Tensor(shape: self.shape, storage: mapUnary(self) { $0 >= lo && $0 <= hi ? 1 : 0 }) }
+            return [g * inside]
+        }
+    }
+
+    /// GELU with the exact erf form, as BERT and `torch.nn.GELU()` use.
+    public func gelu() -> Tensor {
+        let out = mapUnary(self) { 0.5 * $0 * (1 + erff($0 * 0.70710678118654752)) }
+        return Tensor.result("gelu", shape, out, [self]) { g, _ in [g * self.geluDerivative()] }
+    }
+
+    /// d gelu / dx = Φ(x) + x·φ(x); its own derivative is φ(x)·(2 − x²).
+    func geluDerivative() -> Tensor {
+        let out = mapUnary(self) { x in
+            0.5 * (1 + erff(x * 0.70710678118654752)) + x * 0.3989422804014327 * expf(-0.5 * x * x)
+        }
+        return Tensor.result("gelu_backward", shape, out, [self]) { g, _ in
+            let phi = (self * self * -0.5).exp() * 0.3989422804014327
+            return [g * phi * (2 - self * self)]
+        }
+    }
+}
