@@ -29,6 +29,8 @@ let package = Package(
             "GraftCore", "GraftData", "GraftDistributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: kernelFlags),
+        .executableTarget(name: "graft-rank-tests", dependencies: ["GraftCore", "GraftDistributed"],
+                          path: "Tests/RankTests"),
         .testTarget(name: "GraftCoreTests", dependencies: ["GraftCore"], swiftSettings: kernelFlags),
         .testTarget(name: "GraftDistributedTests", dependencies: ["GraftDistributed"]),
     ]
