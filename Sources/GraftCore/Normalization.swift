@@ -1,0 +1,179 @@
+/// The backward of a fused op while its rule is being recorded (higher-order gradients): differentiate the op's
+/// composite definition, built from recorded ops, instead of running the fused kernel.
+func compositeGradients(_ inputs: [Tensor], _ needs: [Bool], _ g: Tensor,
+                        _ definition: ([Tensor]) -> Tensor) -> [Tensor?] {
+    let wanted = inputs.indices.filter { needs[$0] }
+    let gs = grad(of: definition(inputs), wrt: wanted.map { inputs[$0] }, gradOutput: g, createGraph: true)
+    var out = [Tensor?](repeating: nil, count: inputs.count)
+    for (i, k) in wanted.enumerated() { out[k] = gs[i] }
+    return out
+}
+
+extension Tensor {
+    /// Layer normalisation over the last axis with optional affine weight and bias ([last]), as
+    /// `torch.nn.functional.layer_norm`.
+    public static func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
+        let n = x.shape.last ?? 1, rows = x.count / Swift.max(n, 1)
+        for p in [weight, bias].compactMap({ $0 }) {
+            precondition(p.shape == [n], "layerNorm: parameter \(p.shape) does not fit input \(x.shape)")
+        }
+        let stats = Storage(count: 2 * rows)  // mean, 1/std per row
+        let out = Storage(count: x.count)
+        let pw = weight?.pointer, pb = bias?.pointer, ps = stats.pointer
+        let px = x.pointer, po = out.pointer
+        parallelChunks(rows, grain: Swift.max(1, (1 << 14) / Swift.max(n, 1))) { range in
+            for r in range {
+                let xr = px + r * n, yr = po + r * n
+                let mean = contiguousSum(xr, n) / Float(n)
+                var v: Float = 0
+                for i in 0..<n { let d = xr[i] - mean; v += d * d }
+                let rstd = 1 / (v / Float(n) + eps).squareRoot()
+                ps[2 * r] = mean
+                ps[2 * r + 1] = rstd
+                for i in 0..<n { yr[i] = (xr[i] - mean) * rstd * (pw?[i] ?? 1) + (pb?[i] ?? 0) }
+            }
+        }
+        let inputs = [x] + [weight, bias].compactMap { $0 }
+        return result("layer_norm", x.shape, out, inputs) { g, needs in
+            if GradMode.isEnabled {
+                return compositeGradients(inputs, needs, g) { t in
+                    let xc = t[0] - t[0].mean(axes: [-1], keepDims: true)
+                    var y = xc / ((xc * xc).mean(axes: [-1], keepDims: true) + eps).sqrt()
+                    if weight != nil { y = y * t[1] }
+                    if bias != nil { y = y + t[t.count - 1] }
+                    return y
+                }
+            }
+            let gx = Storage(count: x.count), gw = Storage(repeating: 0, count: n), gb = Storage(repeating: 0, count: n)
+            let pg = g.pointer, ps = stats.pointer, px = x.pointer, pw = weight?.pointer
+            for r in 0..<rows {
+                let xr = px + r * n, gr = pg + r * n, dx = gx.pointer + r * n
+                let mean = ps[2 * r], rstd = ps[2 * r + 1]
+                var sumG: Float = 0, sumGX: Float = 0
+                for i in 0..<n {
+                    let xhat = (xr[i] - mean) * rstd, gh = gr[i] * (pw?[i] ?? 1)
+                    sumG += gh
+                    sumGX += gh * xhat
+                    gw.pointer[i] += gr[i] * xhat
+                    gb.pointer[i] += gr[i]
+                }
+                let a = sumG / Float(n), b = sumGX / Float(n)
+                for i in 0..<n {
+                    let xhat = (xr[i] - mean) * rstd
+                    dx[i] = rstd * (gr[i] * (pw?[i] ?? 1) - a - xhat * b)
+                }
+            }
+            var grads: [Tensor?] = [needs[0] ? Tensor(shape: x.shape, storage: gx) : nil]
+            if weight != nil { grads.append(needs[grads.count] ? Tensor(shape: [n], storage: gw) : nil) }
+            if bias != nil { grads.append(needs[grads.count] ? Tensor(shape: [n], storage: gb) : nil) }
+            return grads
+        }
+    }
+
+    /// Batch normalisation of x [N, C, …] per channel, as `torch.nn.functional.batch_norm`. In training it
+    /// normalises with the batch statistics and, when running buffers are given, updates them in place
+    /// (running var with the unbiased estimate); otherwise it uses the running statistics.
+    public static func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
+                                 training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
+        precondition(x.rank >= 2, "batchNorm: input must be [N, C, …], got \(x.shape)")
+        let c = x.shape[1], n = x.shape[0], s = x.shape[2...].reduce(1, *)
+        for p in [weight, bias, runningMean, runningVar].compactMap({ $0 }) {
+            precondition(p.shape == [c], "batchNorm: parameter \(p.shape) does not fit input \(x.shape) (\(c) channels)")
+        }
+        let channel = [1, c] + [Int](repeating: 1, count: x.rank - 2)
+        if !training {
+            guard let runningMean, let runningVar else { preconditionFailure("batchNorm: eval mode needs running statistics") }
+            let rstd = withNoGrad { (runningVar + eps).sqrt() }
+            var scale = (1 / rstd).reshaped(channel), shift = (-runningMean.detached()).reshaped(channel)
+            if let weight { scale = scale * weight.reshaped(channel) }
+            shift = shift * scale
+            if let bias { shift = shift + bias.reshaped(channel) }
+            return x * scale + shift
+        }
+        let m = n * s
+        precondition(m > 1, "batchNorm: training needs more than one value per channel, got input \(x.shape)")
+        let stats = Storage(count: 2 * c)
+        let px = x.pointer
+        for ch in 0..<c {
+            var sum: Double = 0, sq: Double = 0
+            for b in 0..<n {
+                let p = px + (b * c + ch) * s
+                let t = contiguousSum(p, s)
+                sum += Double(t)
+                var local: Float = 0
+                let mean0 = t / Float(s)
+                for i in 0..<s { let d = p[i] - mean0; local += d * d }
+                sq += Double(local) + Double(s) * Double(mean0) * Double(mean0)
+            }
+            let mean = sum / Double(m), variance = Swift.max(0, sq / Double(m) - mean * mean)
+            stats.pointer[2 * ch] = Float(mean)
+            stats.pointer[2 * ch + 1] = Float(1 / (variance + Double(eps)).squareRoot())
+            if let runningMean, let runningVar {
+                runningMean.pointer[ch] = (1 - momentum) * runningMean.pointer[ch] + momentum * Float(mean)
+                runningVar.pointer[ch] = (1 - momentum) * runningVar.pointer[ch]
+                    + momentum * Float(variance * Double(m) / Double(m - 1))
+            }
+        }
+        let out = Storage(count: x.count)
+        let pw = weight?.pointer, pb = bias?.pointer, ps = stats.pointer
+        for b in 0..<n {
+            for ch in 0..<c {
+                let p = px + (b * c + ch) * s, y = out.pointer + (b * c + ch) * s
+                let a = ps[2 * ch + 1] * (pw?[ch] ?? 1), shift = (pb?[ch] ?? 0) - ps[2 * ch] * a
+                for i in 0..<s { y[i] = p[i] * a + shift }
+            }
+        }
+        let inputs = [x] + [weight, bias].compactMap { $0 }
+        let axes = [0] + Array(2..<x.rank)
+        return result("batch_norm", x.shape, out, inputs) { g, needs in
+            if GradMode.isEnabled {
+                return compositeGradients(inputs, needs, g) { t in
+                    let xc = t[0] - t[0].mean(axes: axes, keepDims: true)
+                    var y = xc / ((xc * xc).mean(axes: axes, keepDims: true) + eps).sqrt()
+                    if weight != nil { y = y * t[1].reshaped(channel) }
+                    if bias != nil { y = y + t[t.count - 1].reshaped(channel) }
+                    return y
+                }
+            }
+            let gx = Storage(count: x.count), gw = Storage(count: c), gb = Storage(count: c)
+            let pg = g.pointer, ps = stats.pointer, px = x.pointer, pw = weight?.pointer
+            for ch in 0..<c {
+                let mean = ps[2 * ch], rstd = ps[2 * ch + 1]
+                var sumG: Float = 0, sumGX: Float = 0
+                for b in 0..<n {
+                    let xp = px + (b * c + ch) * s, gp = pg + (b * c + ch) * s
+                    for i in 0..<s { sumG += gp[i]; sumGX += gp[i] * (xp[i] - mean) * rstd }
+                }
+                gw.pointer[ch] = sumGX
+                gb.pointer[ch] = sumG
+                let k = (pw?[ch] ?? 1) * rstd, a = sumG / Float(m), bb = sumGX / Float(m)
+                for b in 0..<n {
+                    let xp = px + (b * c + ch) * s, gp = pg + (b * c + ch) * s, dx = gx.pointer + (b * c + ch) * s
+                    for i in 0..<s { dx[i] = k * (gp[i] - a - (xp[i] - mean) * rstd * bb) }
+                }
+            }
+            var grads: [Tensor?] = [needs[0] ? Tensor(shape: x.shape, storage: gx) : nil]
+            if weight != nil { grads.append(needs[grads.count] ? Tensor(shape: [c], storage: gw) : nil) }
+            if bias != nil { grads.append(needs[grads.count] ? Tensor(shape: [c], storage: gb) : nil) }
+            return grads
+        }
+    }
+
+    /// Inverted dropout: zeroes each element with probability `p` and scales the rest by 1/(1−p) in training;
+    /// the identity otherwise.
+    public func dropout(_ p: Float, training: Bool, using rng: inout RandomGenerator) -> Tensor {
+        precondition(p >= 0 && p < 1, "dropout: probability \(p) outside [0, 1)")
+        guard training, p > 0 else { return self }
+        let keep = 1 / (1 - p)
+        let mask = Storage(count: count)
+        for i in 0..<count { mask.pointer[i] = rng.nextUniform() < p ? 0 : keep }
+        return self * Tensor(shape: shape, storage: mask)
+    }
+
+    /// Rows of `self` (a [vocabulary, dim] table) for each id, shaped ids.shape + [dim]; the gradient is a
+    /// scatter-add into the table.
+    public func embedding(_ ids: Indices) -> Tensor {
+        precondition(rank == 2, "embedding: table must be [vocabulary, dim], got \(shape)")
+        return indexSelect(axis: 0, ids)
+    }
+}
