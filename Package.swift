@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "GraftDistributed", dependencies: ["CMPI", "GraftCore"]),
         .target(name: "GraftData", dependencies: ["GraftCore"]),
         .executableTarget(name: "graft", dependencies: [
-            "GraftCore", "GraftData", "GraftDistributed",
+            "CBLAS", "GraftCore", "GraftData", "GraftDistributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: kernelFlags),
         .executableTarget(name: "graft-rank-tests", dependencies: ["GraftCore", "GraftDistributed"],

@@ -23,9 +23,7 @@ extension Tensor {
         forEachRow(self, out) { x, y, n in
             var m = -Float.infinity
             for i in 0..<n { m = Swift.max(m, x[i]) }
-            var s: Float = 0
-            for i in 0..<n { let e = expf(x[i] - m); y[i] = e; s += e }
-            let inv = 1 / s
+            let inv = 1 / expShifted(x, y, n, shift: m)
             for i in 0..<n { y[i] *= inv }
         }
         return Tensor.result("softmax", shape, out, [self]) { g, _ in
@@ -43,9 +41,7 @@ extension Tensor {
         forEachRow(self, out) { x, y, n in
             var m = -Float.infinity
             for i in 0..<n { m = Swift.max(m, x[i]) }
-            var s: Float = 0
-            for i in 0..<n { s += expf(x[i] - m) }
-            let lse = m + logf(s)
+            let lse = m + logf(expShifted(x, y, n, shift: m))
             for i in 0..<n { y[i] = x[i] - lse }
         }
         return Tensor.result("log_softmax", shape, out, [self]) { g, _ in

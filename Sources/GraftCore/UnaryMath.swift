@@ -13,7 +13,9 @@ func savedOutput(_ shape: [Int], _ storage: Storage, recompute: () -> Tensor) ->
 
 extension Tensor {
     public func exp() -> Tensor {
-        let out = mapUnary(self) { expf($0) }
+        let out = Storage(count: count)
+        let px = pointer, po = out.pointer
+        parallelChunks(count, grain: 1 << 15) { r in expShifted(px + r.lowerBound, po + r.lowerBound, r.count, shift: 0) }
         return Tensor.result("exp", shape, out, [self]) { g, _ in
             [g * savedOutput(self.shape, out) { self.exp() }]
         }
@@ -56,7 +58,7 @@ extension Tensor {
     }
 
     public func sigmoid() -> Tensor {
-        let out = mapUnary(self) { 1 / (1 + expf(-$0)) }
+        let out = mapUnary(self) { 1 / (1 + exp1(-$0)) }
         return Tensor.result("sigmoid", shape, out, [self]) { g, _ in
             let y = savedOutput(self.shape, out) { self.sigmoid() }
             return [g * y * (1 - y)]

@@ -76,3 +76,22 @@ func awayFromKinks(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
         }
     }
 }
+
+@Suite struct VectorExp {
+    @Test func matchesDoublePrecisionExpAcrossTheRange() {
+        var worst: Double = 0
+        var x: Float = -87
+        while x < 88.5 {
+            let got = Double(exp1(x)), want = Foundation.exp(Double(x))
+            worst = max(worst, Swift.abs(got - want) / want)
+            x += 0.0137
+        }
+        #expect(worst < 3e-7, "worst relative error \(worst)")
+        #expect(exp1(100) == .infinity)
+        #expect(exp1(-100) == 0)
+        #expect(exp1(.nan).isNaN)
+        #expect(exp1(-.infinity) == 0)
+        let t = sample([1000], seed: 3, low: -20, high: 20)
+        expectClose(t.exp().scalars, t.scalars.map { Float(Foundation.exp(Double($0))) }, rtol: 3e-7, atol: 0)
+    }
+}
