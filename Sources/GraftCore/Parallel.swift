@@ -1,7 +1,11 @@
 import Dispatch
 
-/// The number of worker threads Graft's own kernels split large loops over.
-public let kernelThreads = max(1, System.activeProcessorCount)
+/// The number of worker threads Graft's own kernels split large loops over: `GRAFT_NUM_THREADS` if set
+/// (launch scripts set it to 1 when ranks share cores), else every core.
+public let kernelThreads: Int = {
+    if let text = getenv("GRAFT_NUM_THREADS"), let n = Int(String(cString: text)), n > 0 { return n }
+    return max(1, System.activeProcessorCount)
+}()
 
 enum System {
     static var activeProcessorCount: Int {

@@ -3,8 +3,10 @@
 /// bits. Relative error under 2e-7 over the float range; overflow gives +inf, underflow 0, NaN stays NaN.
 @inline(__always)
 func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let clamped = x.clamped(lowerBound: SIMD8(repeating: -87.33654), upperBound: SIMD8(repeating: 88.72283))
-    let n = (clamped * 1.44269504088896341).rounded(.toNearestOrEven)
+    let clamped = pointwiseMax(pointwiseMin(x, SIMD8(repeating: 88.72283)), SIMD8(repeating: -87.33654))
+    // Adding 1.5·2^23 rounds to the nearest integer and leaves it in the low mantissa bits.
+    let shifted = clamped * 1.44269504088896341 + 12582912
+    let n = shifted - 12582912
     let r = clamped - n * 0.693359375 + n * 2.12194440e-4
     var p = SIMD8<Float>(repeating: 1.9875691500e-4)
     p = p * r + 1.3981999507e-3
@@ -14,7 +16,7 @@ func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
     p = p * r + 5.0000001201e-1
     p = p * r * r + r + 1
     // 2^n in two halves, so n = 128 (x near the top) and n = -127 (the bottom) stay representable.
-    let ni = SIMD8<Int32>(n), half = ni &>> 1
+    let ni = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000, half = ni &>> 1
     let lo = unsafeBitCast((half &+ 127) &<< 23, to: SIMD8<Float>.self)
     let hi = unsafeBitCast((ni &- half &+ 127) &<< 23, to: SIMD8<Float>.self)
     var y = p * lo * hi
