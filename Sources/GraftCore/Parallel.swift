@@ -20,7 +20,7 @@ enum System {
 /// Splits `0..<count` into contiguous chunks of at least `grain` items and runs them on the worker threads.
 /// Small loops run inline: a dispatch costs a few microseconds.
 @inline(__always)
-func parallelChunks(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+public func parallelChunks(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
     let chunks = min(kernelThreads, count / max(grain, 1))
     if chunks <= 1 { body(0..<count); return }
     let per = (count + chunks - 1) / chunks

@@ -66,7 +66,14 @@ extension Tensor {
     }
 
     public func relu() -> Tensor {
-        Tensor.result("relu", shape, mapUnary(self) { Swift.max($0, 0) }, [self]) { g, _ in [g * self.greater(0)] }
+        Tensor.result("relu", shape, mapUnary(self) { Swift.max($0, 0) }, [self]) { g, _ in [g.passing(where: self)] }
+    }
+
+    /// self where `x` > 0, else 0: relu's backward in one pass. Linear in self, so its own gradient is the same
+    /// masking; `x` gets none (relu is piecewise linear).
+    func passing(where x: Tensor) -> Tensor {
+        let (shape, out) = broadcastBinary("relu_backward", self, x) { $1 > 0 ? $0 : 0 }
+        return Tensor.result("relu_backward", shape, out, [self]) { g, _ in [g.passing(where: x)] }
     }
 
     /// min(max(x, 0), 6), as in MobileNet and EfficientNet-Lite.

@@ -42,7 +42,7 @@ struct SGD {
             guard let g = p.grad else { continue }
             let w = p.pointer, d = g.pointer, n = p.count, lr = learningRate
             if momentum == 0 {
-                for i in 0..<n { w[i] -= lr * d[i] }
+                parallelChunks(n, grain: 1 << 16) { r in for i in r { w[i] -= lr * d[i] } }
                 continue
             }
             if velocity[k] == nil {
@@ -50,11 +50,11 @@ struct SGD {
                 v.pointer.update(from: d, count: n)
                 velocity[k] = v
             } else {
-                let v = velocity[k]!.pointer
-                for i in 0..<n { v[i] = momentum * v[i] + d[i] }
+                let v = velocity[k]!.pointer, mu = momentum
+                parallelChunks(n, grain: 1 << 16) { r in for i in r { v[i] = mu * v[i] + d[i] } }
             }
             let v = velocity[k]!.pointer
-            for i in 0..<n { w[i] -= lr * v[i] }
+            parallelChunks(n, grain: 1 << 16) { r in for i in r { w[i] -= lr * v[i] } }
         }
     }
 }

@@ -127,6 +127,10 @@ func referenceCrossEntropy(_ logits: [Float], _ targets: [Int], classes: Int, ep
         y.sum().backward()
         #expect(x.grad!.scalars == y.scalars)
         #expect(x.dropout(0.25, training: false, using: &rng) === x)
+        checkGradients([sample([4, 5], seed: 2)]) { t in
+            var fixed = RandomGenerator(seed: 9)
+            return t[0].dropout(0.5, training: true, using: &fixed)
+        }
     }
 
     @Test func embeddingGathersRowsAndScattersGradients() {
