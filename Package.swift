@@ -31,7 +31,8 @@ let package = Package(
         ], swiftSettings: kernelFlags),
         .executableTarget(name: "graft-rank-tests", dependencies: ["GraftCore", "GraftDistributed"],
                           path: "Tests/RankTests"),
-        .testTarget(name: "GraftCoreTests", dependencies: ["GraftCore"], swiftSettings: kernelFlags),
+        .testTarget(name: "GraftCoreTests", dependencies: ["GraftCore"], exclude: ["Fixtures"],
+                    swiftSettings: kernelFlags),
         .testTarget(name: "GraftDistributedTests", dependencies: ["GraftDistributed"]),
     ]
 )
