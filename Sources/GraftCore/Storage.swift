@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// A contiguous, 64-byte aligned buffer of Float32 owned by one or more tensors (views share it).
 public final class Storage: @unchecked Sendable {
@@ -12,12 +13,8 @@ public final class Storage: @unchecked Sendable {
     /// Uninitialised storage of `count` floats; every kernel that allocates one writes all of it.
     public init(count: Int) {
         self.count = count
-        var raw: UnsafeMutableRawPointer?
-        let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
-            fatalError("Storage: cannot allocate \(bytes) bytes")
-        }
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        pointer = BufferPool.shared.take(bytes: max(count, 1) * MemoryLayout<Float>.stride)
+            .bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
     public convenience init(repeating value: Float, count: Int) {
@@ -30,7 +27,51 @@ public final class Storage: @unchecked Sendable {
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
     }
 
-    deinit { free(pointer) }
+    deinit { BufferPool.shared.give(UnsafeMutableRawPointer(pointer), bytes: max(count, 1) * MemoryLayout<Float>.stride) }
 
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
+}
+
+/// Keeps freed large buffers for reuse by size. A training step allocates the same shapes every time; fresh
+/// large allocations come from mmap and pay a page fault per 4 KiB on first touch, which makes memory-bound
+/// kernels several times slower. Small buffers go straight to malloc, which is fast for them.
+final class BufferPool: Sendable {
+    static let shared = BufferPool(limit: 1 << 30)
+
+    private static let minimumPooled = 1 << 16
+    /// Free buffers by size, kept as addresses (plain integers cross the lock without sendability questions).
+    private let state: Mutex<(free: [Int: [UInt]], bytes: Int)>
+    private let limit: Int
+
+    init(limit: Int) {
+        self.limit = limit
+        state = Mutex(([:], 0))
+    }
+
+    func take(bytes: Int) -> UnsafeMutableRawPointer {
+        if bytes >= BufferPool.minimumPooled {
+            let reused = state.withLock { s -> UInt? in
+                guard let p = s.free[bytes]?.popLast() else { return nil }
+                s.bytes -= bytes
+                return p
+            }
+            if let reused, let p = UnsafeMutableRawPointer(bitPattern: reused) { return p }
+        }
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else { fatalError("Storage: cannot allocate \(bytes) bytes") }
+        return raw
+    }
+
+    func give(_ p: UnsafeMutableRawPointer, bytes: Int) {
+        if bytes >= BufferPool.minimumPooled {
+            let kept = state.withLock { s -> Bool in
+                guard s.bytes + bytes <= limit else { return false }
+                s.free[bytes, default: []].append(UInt(bitPattern: p))
+                s.bytes += bytes
+                return true
+            }
+            if kept { return }
+        }
+        free(p)
+    }
 }
