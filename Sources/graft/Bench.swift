@@ -1,0 +1,130 @@
+import ArgumentParser
+import CBLAS
+import Foundation
+import GraftCore
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks, printed as ratios measured side by side in one run.", subcommands: [BenchCore.self])
+}
+
+/// Median seconds per call of `body`, over timed rounds after a warm-up.
+func secondsPerCall(minimum: Double = 0.25, _ body: () -> Void) -> Double {
+    body()
+    var calls = 1
+    while true {
+        let t = Date()
+        for _ in 0..<calls { body() }
+        if Date().timeIntervalSince(t) > 0.05 { break }
+        calls *= 2
+    }
+    var rounds: [Double] = []
+    let start = Date()
+    while rounds.count < 5 || Date().timeIntervalSince(start) < minimum {
+        let t = Date()
+        for _ in 0..<calls { body() }
+        rounds.append(Date().timeIntervalSince(t) / Double(calls))
+    }
+    return rounds.sorted()[rounds.count / 2]
+}
+
+/// The core workloads: GEMM, conv2d, element-wise ops and an MLP training step, beside raw sgemm and PyTorch.
+struct BenchCore: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "core", abstract: "Tensor-core throughput.")
+
+    @Option(help: "Threads for OpenBLAS (and PyTorch); Graft's own kernels use every core.") var threads: Int = 2
+    @Option(help: "Python with PyTorch for side-by-side figures (default: the venv launch/torch-env.sh makes).")
+    var torchPython: String?
+    @Flag(help: "Skip the PyTorch comparison.") var noTorch = false
+
+    func run() throws {
+        openblas_set_num_threads(Int32(threads))
+        var rows: [(key: String, label: String, unit: String, graft: Double, reference: Double?, refName: String)] = []
+        var rng = RandomGenerator(seed: 1)
+
+        for n in [256, 512, 1024, 2048] {
+            let a = Tensor.randomNormal([n, n], using: &rng), b = Tensor.randomNormal([n, n], using: &rng)
+            let c = Storage(count: n * n)
+            let flops = 2 * Double(n * n * n)
+            let raw = flops / secondsPerCall {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
+                            a.pointer, Int32(n), b.pointer, Int32(n), 0, c.pointer, Int32(n))
+            } / 1e9
+            let graft = flops / secondsPerCall { _ = a.matmul(b) } / 1e9
+            rows.append(("matmul_\(n)", "matmul \(n)×\(n)", "GF/s", graft, raw, "sgemm"))
+        }
+
+        let conv = convolutionFigures(using: &rng)
+        rows.append(("conv_fwdbwd", "conv2d 3×3 64→64 32×32 b32 fwd+bwd", "GF/s", conv.graft, conv.sgemm, "sgemm same GEMM"))
+
+        let n = 1 << 22
+        let x = Tensor.randomNormal([n], using: &rng), y = Tensor.randomNormal([n], using: &rng)
+        let bytes = Double(n * 4)
+        rows.append(("add_gbs", "add 4M floats", "GB/s", 3 * bytes / secondsPerCall { _ = x + y } / 1e9, nil, ""))
+        rows.append(("exp_gbs", "exp 4M floats", "GB/s", 2 * bytes / secondsPerCall { _ = x.exp() } / 1e9, nil, ""))
+        rows.append(("relu_gbs", "relu 4M floats", "GB/s", 2 * bytes / secondsPerCall { _ = x.relu() } / 1e9, nil, ""))
+
+        rows.append(("mlp_steps", "MLP 784-512-512-10 b128 SGD step", "steps/s", 1 / mlpStepSeconds(using: &rng), nil, ""))
+
+        let torch = noTorch ? [:] : torchFigures()
+        let table = [["workload", "Graft", "unit", "reference", "ratio", "PyTorch", "ratio"]] + rows.map { r in
+            let t = torch[r.key]
+            return [r.label, String(format: "%.1f", r.graft), r.unit,
+                    r.reference.map { String(format: "%.1f %@", $0, r.refName) } ?? "-",
+                    r.reference.map { String(format: "%.2f×", r.graft / $0) } ?? "-",
+                    t.map { String(format: "%.1f", $0) } ?? "-",
+                    t.map { String(format: "%.2f×", r.graft / $0) } ?? "-"]
+        }
+        let widths = table[0].indices.map { c in table.map { $0[c].count }.max()! }
+        for line in table {
+            print(line.indices.map { c in
+                let pad = String(repeating: " ", count: widths[c] - line[c].count)
+                return c == 0 ? line[c] + pad : pad + line[c]
+            }.joined(separator: "  "))
+        }
+        print("ratios are Graft ÷ reference and Graft ÷ PyTorch (above 1: Graft is faster); threads: \(threads).")
+    }
+
+    private func mlpStepSeconds(using rng: inout RandomGenerator) -> Double {
+        let model = MLP(sizes: [784, 512, 512, 10], using: &rng)
+        var sgd = SGD(parameterCount: model.parameters.count, learningRate: 0.01)
+        let x = Tensor.randomUniform([128, 784], using: &rng)
+        let labels = (0..<128).map { _ in Int(rng.next() % 10) }
+        return secondsPerCall(minimum: 1) {
+            for p in model.parameters { p.grad = nil }
+            Tensor.crossEntropy(model(x), targets: labels).backward()
+            sgd.step(model.parameters)
+        }
+    }
+
+    /// PyTorch's figures from launch/bench_core_torch.py, or none (with a message) where PyTorch is missing.
+    private func torchFigures() -> [String: Double] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let python = torchPython ?? root.appendingPathComponent(".cache/torch-venv/bin/python").path
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            print("PyTorch: not installed (\(python) missing; run launch/torch-env.sh); comparing with sgemm only.")
+            return [:]
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [root.appendingPathComponent("launch/bench_core_torch.py").path, "--threads", "\(threads)"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        do { try process.run() } catch {
+            print("PyTorch: cannot run \(python): \(error); comparing with sgemm only.")
+            return [:]
+        }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            print("PyTorch: benchmark script failed (exit \(process.terminationStatus)); comparing with sgemm only.")
+            return [:]
+        }
+        var figures: [String: Double] = [:]
+        for line in output.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            if f.count == 3, f[0] == "RESULT", let v = Double(f[2]) { figures[String(f[1])] = v }
+        }
+        return figures
+    }
+}
