@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: system packages, assets, unit tests (`swift test`), then the
-# multi-rank tests under mpirun with 2 and 3 ranks. Exits non-zero on the first failure.
+# The whole test suite on a fresh machine: system packages, assets, the unit tests twice (a debug build, which
+# traps on overflow and out-of-bounds access, then the shipping -Ounchecked build, where the shape checks must still
+# stop with their messages), then the multi-rank tests under mpirun with 2 and 3 ranks. Stops at the first failure.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,4 +13,5 @@ export GRAFT_ASSETS=${GRAFT_ASSETS:-$repo/.cache/assets}
 bash launch/setup.sh
 bash launch/assets.sh
 swift test
+swift test -c release -Xswiftc -enable-testing
 bash launch/test-ranks.sh

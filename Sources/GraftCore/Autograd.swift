@@ -49,8 +49,8 @@ extension Tensor {
     /// Without `gradient` the tensor must hold one element. With `createGraph`, the gradients are themselves recorded.
     public func backward(_ gradient: Tensor? = nil, createGraph: Bool = false) {
         let seed = gradient ?? seedGradient(op: "backward")
-        precondition(seed.shape == shape, "backward: gradient shape \(seed.shape) does not match tensor shape \(shape)")
-        guard requiresGrad else { preconditionFailure("backward: tensor of shape \(shape) does not require a gradient") }
+        require(seed.shape == shape, "backward: gradient shape \(seed.shape) does not match tensor shape \(shape)")
+        guard requiresGrad else { fatalError("backward: tensor of shape \(shape) does not require a gradient") }
         GradMode.$isEnabled.withValue(createGraph) {
             propagate(seed, targets: nil) { leaf, g in
                 leaf.grad = leaf.grad.map { $0 + g } ?? g
@@ -59,7 +59,7 @@ extension Tensor {
     }
 
     func seedGradient(op: String) -> Tensor {
-        precondition(count == 1, "\(op): a tensor of shape \(shape) needs an explicit gradient")
+        require(count == 1, "\(op): a tensor of shape \(shape) needs an explicit gradient")
         return Tensor.ones(shape)
     }
 
@@ -80,7 +80,7 @@ extension Tensor {
             let grads = node.rule(g, node.needs)
             for (i, input) in node.inputs.enumerated() where node.needs[i] {
                 guard let gi = grads[i] else { continue }
-                precondition(gi.shape == input.shape,
+                require(gi.shape == input.shape,
                              "autograd: \(node.name) returned a gradient of shape \(gi.shape) for an input of shape \(input.shape)")
                 if let targets {
                     if targets.contains(ObjectIdentifier(input)) { deliver(input, gi); continue }
@@ -137,8 +137,8 @@ extension Tensor {
 public func grad(of output: Tensor, wrt inputs: [Tensor], gradOutput: Tensor? = nil,
                  createGraph: Bool = false) -> [Tensor] {
     let seed = gradOutput ?? output.seedGradient(op: "grad")
-    precondition(seed.shape == output.shape, "grad: gradOutput shape \(seed.shape) does not match output shape \(output.shape)")
-    for input in inputs { precondition(input.requiresGrad, "grad: an input of shape \(input.shape) does not require a gradient") }
+    require(seed.shape == output.shape, "grad: gradOutput shape \(seed.shape) does not match output shape \(output.shape)")
+    for input in inputs { require(input.requiresGrad, "grad: an input of shape \(input.shape) does not require a gradient") }
     let targets = Set(inputs.map(ObjectIdentifier.init))
     var found: [ObjectIdentifier: Tensor] = [:]
     GradMode.$isEnabled.withValue(createGraph) {

@@ -5,7 +5,7 @@ public func broadcastShape(_ a: [Int], _ b: [Int], op: String) -> [Int] {
     for i in 0..<rank {
         let da = i < rank - a.count ? 1 : a[i - (rank - a.count)]
         let db = i < rank - b.count ? 1 : b[i - (rank - b.count)]
-        precondition(da == db || da == 1 || db == 1, "\(op): shapes \(a) and \(b) cannot be broadcast together")
+        require(da == db || da == 1 || db == 1, "\(op): shapes \(a) and \(b) cannot be broadcast together")
         out[i] = da == 1 ? db : da
     }
     return out
@@ -104,7 +104,7 @@ extension Tensor {
     /// Sums a broadcast gradient back down to `target` (the adjoint of broadcasting).
     public func sumTo(_ target: [Int]) -> Tensor {
         if shape == target { return self }
-        precondition(broadcastShape(target, shape, op: "sumTo") == shape, "sumTo: shape \(shape) does not broadcast from \(target)")
+        require(broadcastShape(target, shape, op: "sumTo") == shape, "sumTo: shape \(shape) does not broadcast from \(target)")
         let offset = rank - target.count
         let axes = (0..<rank).filter { $0 < offset || (target[$0 - offset] == 1 && shape[$0] != 1) }
         return sum(axes: axes, keepDims: true).reshaped(target)
@@ -113,7 +113,7 @@ extension Tensor {
     /// This tensor broadcast (copied) to `target`, as `torch.Tensor.expand` followed by `contiguous`.
     public func expand(_ target: [Int]) -> Tensor {
         if shape == target { return self }
-        precondition(broadcastShape(shape, target, op: "expand") == target, "expand: shape \(shape) cannot be expanded to \(target)")
+        require(broadcastShape(shape, target, op: "expand") == target, "expand: shape \(shape) cannot be expanded to \(target)")
         let plan = BroadcastPlan(out: target, operands: [shape])
         let out = Storage(count: target.product)
         let px = pointer, po = out.pointer

@@ -77,26 +77,26 @@ extension Tensor {
     /// [Cout], as `torch.nn.functional.conv2d` (with TensorFlow's "SAME" and asymmetric padding besides).
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
                               padding: Padding = .valid, dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
-        precondition(x.rank == 4 && weight.rank == 4,
+        require(x.rank == 4 && weight.rank == 4,
                      "conv2d: input \(x.shape) and weight \(weight.shape) must both have rank 4 (NCHW, [Cout, Cin/groups, kh, kw])")
         let (cin, cout) = (x.shape[1], weight.shape[0])
-        precondition(groups >= 1 && cout % groups == 0,
+        require(groups >= 1 && cout % groups == 0,
                      "conv2d: weight \(weight.shape) has \(cout) output channels, not divisible by groups \(groups)")
-        precondition(weight.count > 0, "conv2d: weight \(weight.shape) is empty")
-        precondition(cin == weight.shape[1] * groups,
+        require(weight.count > 0, "conv2d: weight \(weight.shape) is empty")
+        require(cin == weight.shape[1] * groups,
                      "conv2d: input \(x.shape) has \(cin) channels, weight \(weight.shape) expects \(weight.shape[1] * groups) (groups \(groups))")
         if let bias {
-            precondition(bias.shape == [cout], "conv2d: bias \(bias.shape) does not fit weight \(weight.shape)")
+            require(bias.shape == [cout], "conv2d: bias \(bias.shape) does not fit weight \(weight.shape)")
         }
-        precondition(stride.0 >= 1 && stride.1 >= 1 && dilation.0 >= 1 && dilation.1 >= 1,
+        require(stride.0 >= 1 && stride.1 >= 1 && dilation.0 >= 1 && dilation.1 >= 1,
                      "conv2d: stride \(stride) and dilation \(dilation) must be positive (input \(x.shape), weight \(weight.shape))")
         let (h, w, kh, kw) = (x.shape[2], x.shape[3], weight.shape[2], weight.shape[3])
         let pad = padding.edges(size: (h, w), kernel: (kh, kw), stride: stride, dilation: dilation)
-        precondition(pad.top >= 0 && pad.bottom >= 0 && pad.left >= 0 && pad.right >= 0,
+        require(pad.top >= 0 && pad.bottom >= 0 && pad.left >= 0 && pad.right >= 0,
                      "conv2d: negative padding \(pad) for input \(x.shape), weight \(weight.shape)")
         let oh = windowCount(h, kernel: kh, stride: stride.0, dilation: dilation.0, before: pad.top, after: pad.bottom)
         let ow = windowCount(w, kernel: kw, stride: stride.1, dilation: dilation.1, before: pad.left, after: pad.right)
-        precondition(oh > 0 && ow > 0,
+        require(oh > 0 && ow > 0,
                      "conv2d: input \(x.shape) padded by \(pad) is smaller than weight \(weight.shape) dilated by \(dilation)")
         let geo = ConvGeometry(h: h, w: w, kh: kh, kw: kw, oh: oh, ow: ow, strideH: stride.0, strideW: stride.1,
                                dilationH: dilation.0, dilationW: dilation.1, top: pad.top, left: pad.left, groups: groups)

@@ -1,6 +1,6 @@
 extension Tensor {
     public convenience init(_ values: [Float], shape: [Int], requiresGrad: Bool = false) {
-        precondition(values.count == shape.product,
+        require(values.count == shape.product,
                      "Tensor: \(values.count) values do not fill shape \(shape) (\(shape.product) elements)")
         self.init(shape: shape, storage: Storage(values), requiresGrad: requiresGrad)
     }
@@ -24,7 +24,7 @@ extension Tensor {
 
     /// `start, start + step, …` below `end`, as `torch.arange`.
     public static func arange(_ start: Float = 0, _ end: Float, step: Float = 1) -> Tensor {
-        precondition(step != 0, "arange: step must be non-zero")
+        require(step != 0, "arange: step must be non-zero")
         let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
         return Tensor((0..<n).map { start + Float($0) * step }, shape: [n])
     }

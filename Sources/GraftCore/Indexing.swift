@@ -4,7 +4,7 @@ extension Tensor {
     public func indexSelect(axis a: Int, _ indices: Indices) -> Tensor {
         let ax = axis(a, op: "indexSelect"), n = shape[ax]
         for i in indices.values where i < 0 || i >= n {
-            preconditionFailure("indexSelect: index \(i) out of range for axis \(a) of shape \(shape)")
+            fatalError("indexSelect: index \(i) out of range for axis \(a) of shape \(shape)")
         }
         let outer = shape[..<ax].reduce(1, *), inner = shape[(ax + 1)...].reduce(1, *), k = indices.values.count
         let out = Storage(count: outer * k * inner)
@@ -44,7 +44,7 @@ extension Tensor {
     /// matches its shape off the axis (`torch.gather`).
     public func gather(axis a: Int, _ index: Indices) -> Tensor {
         let ax = axis(a, op: "gather")
-        precondition(index.shape.count == rank && shape.indices.allSatisfy { $0 == ax || index.shape[$0] == shape[$0] },
+        require(index.shape.count == rank && shape.indices.allSatisfy { $0 == ax || index.shape[$0] == shape[$0] },
                      "gather: index shape \(index.shape) does not fit shape \(shape) off axis \(a)")
         let outer = shape[..<ax].reduce(1, *), n = shape[ax], inner = shape[(ax + 1)...].reduce(1, *)
         let k = index.shape[ax]
@@ -55,7 +55,7 @@ extension Tensor {
                 for j in 0..<k {
                     for e in 0..<inner {
                         let at = (o * k + j) * inner + e, i = idx[at]
-                        precondition(i >= 0 && i < n, "gather: index \(i) out of range for axis \(a) of shape \(self.shape)")
+                        require(i >= 0 && i < n, "gather: index \(i) out of range for axis \(a) of shape \(self.shape)")
                         po[at] = px[(o * n + i) * inner + e]
                     }
                 }
@@ -67,7 +67,7 @@ extension Tensor {
 
     /// The adjoint of `gather`: zeros of `shape` with this tensor's values added at `index` along `axis`.
     public func scatterAdd(axis ax: Int, _ index: Indices, shape target: [Int]) -> Tensor {
-        precondition(index.shape == shape, "scatterAdd: index shape \(index.shape) differs from source shape \(shape)")
+        require(index.shape == shape, "scatterAdd: index shape \(index.shape) differs from source shape \(shape)")
         let outer = target[..<ax].reduce(1, *), n = target[ax], inner = target[(ax + 1)...].reduce(1, *), k = shape[ax]
         let out = Storage(repeating: 0, count: target.product)
         let px = pointer, po = out.pointer
@@ -76,7 +76,7 @@ extension Tensor {
                 for j in 0..<k {
                     for e in 0..<inner {
                         let at = (o * k + j) * inner + e, i = idx[at]
-                        precondition(i >= 0 && i < n, "scatterAdd: index \(i) out of range for axis \(ax) of shape \(target)")
+                        require(i >= 0 && i < n, "scatterAdd: index \(i) out of range for axis \(ax) of shape \(target)")
                         po[(o * n + i) * inner + e] += px[at]
                     }
                 }

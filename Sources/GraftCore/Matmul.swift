@@ -4,11 +4,11 @@ extension Tensor {
     /// Matrix product with NumPy/PyTorch semantics: the last two axes multiply, leading (batch) axes broadcast;
     /// a 1-D operand is treated as a row (left) or column (right) vector.
     public func matmul(_ other: Tensor) -> Tensor {
-        precondition(rank >= 1 && other.rank >= 1, "matmul: shapes \(shape) and \(other.shape) need rank ≥ 1")
+        require(rank >= 1 && other.rank >= 1, "matmul: shapes \(shape) and \(other.shape) need rank ≥ 1")
         if rank == 1 { return unsqueezed(0).matmul(other).squeezed(-2) }
         if other.rank == 1 { return matmul(other.unsqueezed(1)).squeezed(-1) }
         let k = shape[rank - 1]
-        precondition(k == other.shape[other.rank - 2],
+        require(k == other.shape[other.rank - 2],
                      "matmul: shapes \(shape) and \(other.shape) are not aligned (\(k) vs \(other.shape[other.rank - 2]))")
         if other.rank == 2 && rank > 2 {
             // Fold the batch into the rows: one large GEMM instead of many small ones.
@@ -23,12 +23,12 @@ extension Tensor {
     /// op(a) · op(b) over equal batch axes through `cblas_sgemm`, where op transposes the last two axes when asked.
     /// The backward rules are gemms again, so the product is differentiable to any order.
     public static func gemm(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bool = false) -> Tensor {
-        precondition(a.rank >= 2 && a.rank == b.rank && a.shape.dropLast(2) == b.shape.dropLast(2),
+        require(a.rank >= 2 && a.rank == b.rank && a.shape.dropLast(2) == b.shape.dropLast(2),
                      "matmul: batch axes of \(a.shape) and \(b.shape) differ")
         let ar = a.shape[a.rank - 2], ac = a.shape[a.rank - 1], br = b.shape[b.rank - 2], bc = b.shape[b.rank - 1]
         let (m, k) = transA ? (ac, ar) : (ar, ac)
         let (kb, n) = transB ? (bc, br) : (br, bc)
-        precondition(k == kb, "matmul: shapes \(a.shape)\(transA ? "ᵀ" : "") and \(b.shape)\(transB ? "ᵀ" : "") are not aligned (\(k) vs \(kb))")
+        require(k == kb, "matmul: shapes \(a.shape)\(transA ? "ᵀ" : "") and \(b.shape)\(transB ? "ᵀ" : "") are not aligned (\(k) vs \(kb))")
         let batch = a.shape.dropLast(2).reduce(1, *)
         let out = Storage(count: batch * m * n)
         if m * n > 0 {
@@ -47,9 +47,9 @@ extension Tensor {
     /// x · weightᵀ + bias over the last axis of `x`, weight [out, in] as `torch.nn.functional.linear`;
     /// the bias is written first and the GEMM accumulates onto it.
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
-        precondition(weight.rank == 2 && x.rank >= 1 && x.shape[x.rank - 1] == weight.shape[1],
+        require(weight.rank == 2 && x.rank >= 1 && x.shape[x.rank - 1] == weight.shape[1],
                      "linear: input \(x.shape) does not fit weight \(weight.shape)")
-        if let bias { precondition(bias.shape == [weight.shape[0]], "linear: bias \(bias.shape) does not fit weight \(weight.shape)") }
+        if let bias { require(bias.shape == [weight.shape[0]], "linear: bias \(bias.shape) does not fit weight \(weight.shape)") }
         let (inF, outF) = (weight.shape[1], weight.shape[0])
         let rows = x.count / Swift.max(inF, 1)
         let x2 = x.reshaped([rows, inF])

@@ -15,7 +15,7 @@ extension Tensor {
     public static func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
         let n = x.shape.last ?? 1, rows = x.count / Swift.max(n, 1)
         for p in [weight, bias].compactMap({ $0 }) {
-            precondition(p.shape == [n], "layerNorm: parameter \(p.shape) does not fit input \(x.shape)")
+            require(p.shape == [n], "layerNorm: parameter \(p.shape) does not fit input \(x.shape)")
         }
         let stats = Storage(count: 2 * rows)  // mean, 1/std per row
         let out = Storage(count: x.count)
@@ -75,14 +75,14 @@ extension Tensor {
     /// (running var with the unbiased estimate); otherwise it uses the running statistics.
     public static func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
                                  training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
-        precondition(x.rank >= 2, "batchNorm: input must be [N, C, …], got \(x.shape)")
+        require(x.rank >= 2, "batchNorm: input must be [N, C, …], got \(x.shape)")
         let c = x.shape[1], n = x.shape[0], s = x.shape[2...].reduce(1, *)
         for p in [weight, bias, runningMean, runningVar].compactMap({ $0 }) {
-            precondition(p.shape == [c], "batchNorm: parameter \(p.shape) does not fit input \(x.shape) (\(c) channels)")
+            require(p.shape == [c], "batchNorm: parameter \(p.shape) does not fit input \(x.shape) (\(c) channels)")
         }
         let channel = [1, c] + [Int](repeating: 1, count: x.rank - 2)
         if !training {
-            guard let runningMean, let runningVar else { preconditionFailure("batchNorm: eval mode needs running statistics") }
+            guard let runningMean, let runningVar else { fatalError("batchNorm: eval mode needs running statistics") }
             let rstd = withNoGrad { (runningVar + eps).sqrt() }
             var scale = (1 / rstd).reshaped(channel), shift = (-runningMean.detached()).reshaped(channel)
             if let weight { scale = scale * weight.reshaped(channel) }
@@ -91,7 +91,7 @@ extension Tensor {
             return x * scale + shift
         }
         let m = n * s
-        precondition(m > 1, "batchNorm: training needs more than one value per channel, got input \(x.shape)")
+        require(m > 1, "batchNorm: training needs more than one value per channel, got input \(x.shape)")
         let stats = Storage(count: 2 * c)
         let px = x.pointer
         for ch in 0..<c {
@@ -162,7 +162,7 @@ extension Tensor {
     /// Inverted dropout: zeroes each element with probability `p` and scales the rest by 1/(1−p) in training;
     /// the identity otherwise.
     public func dropout(_ p: Float, training: Bool, using rng: inout RandomGenerator) -> Tensor {
-        precondition(p >= 0 && p < 1, "dropout: probability \(p) outside [0, 1)")
+        require(p >= 0 && p < 1, "dropout: probability \(p) outside [0, 1)")
         guard training, p > 0 else { return self }
         let keep = 1 / (1 - p)
         let mask = Storage(count: count)
@@ -173,7 +173,7 @@ extension Tensor {
     /// Rows of `self` (a [vocabulary, dim] table) for each id, shaped ids.shape + [dim]; the gradient is a
     /// scatter-add into the table.
     public func embedding(_ ids: Indices) -> Tensor {
-        precondition(rank == 2, "embedding: table must be [vocabulary, dim], got \(shape)")
+        require(rank == 2, "embedding: table must be [vocabulary, dim], got \(shape)")
         return indexSelect(axis: 0, ids)
     }
 }

@@ -54,7 +54,7 @@ extension Tensor {
         let (rows, cols) = poolAxes("maxPool2d", kernel: kernel, stride: stride ?? kernel, padding: padding,
                                     dilation: dilation, ceilMode: ceilMode, countPadding: false)
         for (axis, name) in [(rows, "row"), (cols, "column")] where axis.taps.contains(where: \.isEmpty) {
-            preconditionFailure("maxPool2d: a \(name) window of input \(shape) reads no input "
+            fatalError("maxPool2d: a \(name) window of input \(shape) reads no input "
                                 + "(kernel \(kernel), dilation \(dilation), padding \(padding))")
         }
         let planes = shape[0] * shape[1], (oh, ow) = (rows.count, cols.count), (h, w) = (shape[2], shape[3])
@@ -100,8 +100,8 @@ extension Tensor {
     /// Mean over PyTorch's adaptive windows, giving exactly `outputSize` positions (`adaptive_avg_pool2d`);
     /// (1, 1) is global average pooling.
     public func adaptiveAvgPool2d(_ outputSize: (Int, Int)) -> Tensor {
-        precondition(rank == 4, "adaptiveAvgPool2d: input \(shape) is not NCHW (rank 4)")
-        precondition(outputSize.0 > 0 && outputSize.1 > 0 && shape[2] > 0 && shape[3] > 0,
+        require(rank == 4, "adaptiveAvgPool2d: input \(shape) is not NCHW (rank 4)")
+        require(outputSize.0 > 0 && outputSize.1 > 0 && shape[2] > 0 && shape[3] > 0,
                      "adaptiveAvgPool2d: cannot pool input \(shape) to \(outputSize)")
         return Tensor.averagePool(self, PoolAxis(size: shape[2], adaptive: outputSize.0),
                                   PoolAxis(size: shape[3], adaptive: outputSize.1))
@@ -110,19 +110,19 @@ extension Tensor {
     /// Validates a sliding-window pool of this tensor and places its windows.
     private func poolAxes(_ op: String, kernel: (Int, Int), stride: (Int, Int), padding: Padding, dilation: (Int, Int),
                           ceilMode: Bool, countPadding: Bool) -> (PoolAxis, PoolAxis) {
-        precondition(rank == 4, "\(op): input \(shape) is not NCHW (rank 4)")
-        precondition(kernel.0 > 0 && kernel.1 > 0 && stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0,
+        require(rank == 4, "\(op): input \(shape) is not NCHW (rank 4)")
+        require(kernel.0 > 0 && kernel.1 > 0 && stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0,
                      "\(op): kernel \(kernel), stride \(stride) and dilation \(dilation) must be positive (input \(shape))")
         let pad = padding.edges(size: (shape[2], shape[3]), kernel: kernel, stride: stride, dilation: dilation)
         let half = (((kernel.0 - 1) * dilation.0 + 1) / 2, ((kernel.1 - 1) * dilation.1 + 1) / 2)
-        precondition([pad.top, pad.bottom].allSatisfy { $0 >= 0 && $0 <= half.0 }
+        require([pad.top, pad.bottom].allSatisfy { $0 >= 0 && $0 <= half.0 }
                      && [pad.left, pad.right].allSatisfy { $0 >= 0 && $0 <= half.1 },
                      "\(op): padding \(pad) must lie within half the kernel \(kernel) (dilation \(dilation), input \(shape))")
         let rows = PoolAxis(size: shape[2], kernel: kernel.0, stride: stride.0, dilation: dilation.0, before: pad.top,
                             after: pad.bottom, ceilMode: ceilMode, countPadding: countPadding)
         let cols = PoolAxis(size: shape[3], kernel: kernel.1, stride: stride.1, dilation: dilation.1, before: pad.left,
                             after: pad.right, ceilMode: ceilMode, countPadding: countPadding)
-        precondition(rows.count > 0 && cols.count > 0, "\(op): input \(shape) padded by \(pad) is smaller than kernel \(kernel)")
+        require(rows.count > 0 && cols.count > 0, "\(op): input \(shape) padded by \(pad) is smaller than kernel \(kernel)")
         return (rows, cols)
     }
 

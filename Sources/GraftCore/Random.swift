@@ -16,7 +16,7 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable, Codab
 
     /// Restores a generator from a saved `state`.
     public init(state: [UInt64]) {
-        precondition(state.count == 4 && state.contains { $0 != 0 }, "RandomGenerator: state must be 4 words, not all zero")
+        require(state.count == 4 && state.contains { $0 != 0 }, "RandomGenerator: state must be 4 words, not all zero")
         self.state = state
     }
 

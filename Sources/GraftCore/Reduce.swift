@@ -4,7 +4,7 @@ public struct Indices: Sendable, Equatable {
     public let values: [Int]
 
     public init(_ values: [Int], shape: [Int]) {
-        precondition(values.count == shape.product, "Indices: \(values.count) values do not fill shape \(shape)")
+        require(values.count == shape.product, "Indices: \(values.count) values do not fill shape \(shape)")
         self.values = values
         self.shape = shape
     }
@@ -27,7 +27,7 @@ func contiguousSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
 extension Tensor {
     func normalizedAxes(_ axes: [Int], op: String) -> [Int] {
         let r = Array(Set(axes.map { axis($0, op: op) })).sorted()
-        precondition(r.count == axes.count, "\(op): repeated axis in \(axes) for shape \(shape)")
+        require(r.count == axes.count, "\(op): repeated axis in \(axes) for shape \(shape)")
         return r
     }
 
@@ -83,7 +83,7 @@ extension Tensor {
     public func variance(axes: [Int]? = nil, correction: Int = 1, keepDims: Bool = false) -> Tensor {
         let ax = normalizedAxes(axes ?? Array(0..<rank), op: "var")
         let n = ax.map { shape[$0] }.product
-        precondition(n > correction, "var: \(n) elements over axes \(ax) of \(shape) with correction \(correction)")
+        require(n > correction, "var: \(n) elements over axes \(ax) of \(shape) with correction \(correction)")
         let centered = self - mean(axes: ax, keepDims: true)
         return (centered * centered).sum(axes: ax, keepDims: keepDims) * (1 / Float(n - correction))
     }
@@ -112,7 +112,7 @@ extension Tensor {
 
     private func extreme(_ axes: [Int]?, _ keepDims: Bool, _ op: String, _ better: (Float, Float) -> Bool) -> Tensor {
         let ax = normalizedAxes(axes ?? Array(0..<rank), op: op)
-        precondition(ax.allSatisfy { shape[$0] > 0 }, "\(op): cannot reduce an empty axis of shape \(shape)")
+        require(ax.allSatisfy { shape[$0] > 0 }, "\(op): cannot reduce an empty axis of shape \(shape)")
         let flat = reducedLast(ax)
         let idx = flat.extremeIndices(axis: 1, keepDims: true, op: op, better)
         return flat.gather(axis: 1, idx).reshaped(reducedShape(ax, keepDims: keepDims))
@@ -121,7 +121,7 @@ extension Tensor {
     @inline(__always)
     private func extremeIndices(axis a: Int, keepDims: Bool, op: String, _ better: (Float, Float) -> Bool) -> Indices {
         let ax = axis(a, op: op)
-        precondition(shape[ax] > 0, "\(op): axis \(a) of shape \(shape) is empty")
+        require(shape[ax] > 0, "\(op): axis \(a) of shape \(shape) is empty")
         let outer = shape[..<ax].reduce(1, *), n = shape[ax], inner = shape[(ax + 1)...].reduce(1, *)
         var values = [Int](repeating: 0, count: outer * inner)
         let px = pointer

@@ -5,10 +5,10 @@ extension Tensor {
         var target = newShape
         if let hole = target.firstIndex(of: -1) {
             let known = target.enumerated().filter { $0.offset != hole }.map(\.element).product
-            precondition(known > 0 && count % known == 0, "reshape: cannot infer -1 in \(newShape) for shape \(shape)")
+            require(known > 0 && count % known == 0, "reshape: cannot infer -1 in \(newShape) for shape \(shape)")
             target[hole] = count / known
         }
-        precondition(target.allSatisfy { $0 >= 0 } && target.product == count,
+        require(target.allSatisfy { $0 >= 0 } && target.product == count,
                      "reshape: shape \(shape) (\(count) elements) cannot become \(newShape)")
         if target == shape { return self }
         let source = shape
@@ -24,7 +24,7 @@ extension Tensor {
 
     public func unsqueezed(_ a: Int) -> Tensor {
         let ax = a < 0 ? a + rank + 1 : a
-        precondition(ax >= 0 && ax <= rank, "unsqueeze: axis \(a) out of range for shape \(shape)")
+        require(ax >= 0 && ax <= rank, "unsqueeze: axis \(a) out of range for shape \(shape)")
         var s = shape
         s.insert(1, at: ax)
         return reshaped(s)
@@ -32,7 +32,7 @@ extension Tensor {
 
     public func squeezed(_ a: Int) -> Tensor {
         let ax = axis(a, op: "squeeze")
-        precondition(shape[ax] == 1, "squeeze: axis \(a) of shape \(shape) is not 1")
+        require(shape[ax] == 1, "squeeze: axis \(a) of shape \(shape) is not 1")
         var s = shape
         s.remove(at: ax)
         return reshaped(s)
@@ -40,7 +40,7 @@ extension Tensor {
 
     /// Reorders axes: output axis i is input axis `order[i]` (`torch.permute`).
     public func permuted(_ order: [Int]) -> Tensor {
-        precondition(order.sorted() == Array(0..<rank), "permute: \(order) is not a permutation of the axes of \(shape)")
+        require(order.sorted() == Array(0..<rank), "permute: \(order) is not a permutation of the axes of \(shape)")
         if order == Array(0..<rank) { return self }
         let outShape = order.map { shape[$0] }
         let src = shape.strides
@@ -74,7 +74,7 @@ extension Tensor {
     /// Elements `range` along `axis`.
     public func slice(axis a: Int, _ range: Range<Int>) -> Tensor {
         let ax = axis(a, op: "slice")
-        precondition(range.lowerBound >= 0 && range.upperBound <= shape[ax],
+        require(range.lowerBound >= 0 && range.upperBound <= shape[ax],
                      "slice: range \(range) out of bounds for axis \(a) of shape \(shape)")
         var widths = [(Int, Int)](repeating: (0, 0), count: rank)
         widths[ax] = (-range.lowerBound, range.upperBound - shape[ax])
@@ -83,9 +83,9 @@ extension Tensor {
 
     /// Pads (or, with negative widths, crops) each axis by (before, after) elements filled with `value`.
     public func padded(_ widths: [(Int, Int)], value: Float = 0) -> Tensor {
-        precondition(widths.count == rank, "pad: \(widths.count) (before, after) pairs for shape \(shape)")
+        require(widths.count == rank, "pad: \(widths.count) (before, after) pairs for shape \(shape)")
         let outShape = shape.indices.map { shape[$0] + widths[$0].0 + widths[$0].1 }
-        precondition(outShape.allSatisfy { $0 >= 0 }, "pad: widths \(widths) crop shape \(shape) below zero")
+        require(outShape.allSatisfy { $0 >= 0 }, "pad: widths \(widths) crop shape \(shape) below zero")
         let out = Storage(repeating: value, count: outShape.product)
         // Copy the overlap of input and output, row by row along the last axis.
         let lo = shape.indices.map { Swift.max(0, -widths[$0].0) }
@@ -110,10 +110,10 @@ extension Tensor {
 
     /// Joins tensors along an existing axis.
     public static func concat(_ tensors: [Tensor], axis a: Int) -> Tensor {
-        precondition(!tensors.isEmpty, "concat: no tensors")
+        require(!tensors.isEmpty, "concat: no tensors")
         let first = tensors[0], ax = first.axis(a, op: "concat")
         for t in tensors {
-            precondition(t.rank == first.rank && t.shape.indices.allSatisfy { $0 == ax || t.shape[$0] == first.shape[$0] },
+            require(t.rank == first.rank && t.shape.indices.allSatisfy { $0 == ax || t.shape[$0] == first.shape[$0] },
                          "concat: shapes \(first.shape) and \(t.shape) differ off axis \(a)")
         }
         var outShape = first.shape
@@ -139,15 +139,15 @@ extension Tensor {
 
     /// Joins same-shaped tensors along a new axis.
     public static func stack(_ tensors: [Tensor], axis a: Int = 0) -> Tensor {
-        precondition(!tensors.isEmpty, "stack: no tensors")
-        for t in tensors { precondition(t.shape == tensors[0].shape, "stack: shapes \(tensors[0].shape) and \(t.shape) differ") }
+        require(!tensors.isEmpty, "stack: no tensors")
+        for t in tensors { require(t.shape == tensors[0].shape, "stack: shapes \(tensors[0].shape) and \(t.shape) differ") }
         return concat(tensors.map { $0.unsqueezed(a) }, axis: a)
     }
 
     /// Splits along `axis` into pieces of the given sizes.
     public func split(_ sizes: [Int], axis a: Int) -> [Tensor] {
         let ax = axis(a, op: "split")
-        precondition(sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, +) == shape[ax],
+        require(sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, +) == shape[ax],
                      "split: sizes \(sizes) do not add up to \(shape[ax]) along axis \(a) of shape \(shape)")
         var start = 0
         return sizes.map { n in

@@ -55,12 +55,12 @@ extension Tensor {
     /// rows count neither in the loss nor in the mean. Fused: one pass forward, one pass backward.
     public static func crossEntropy(_ logits: Tensor, targets: [Int], labelSmoothing eps: Float = 0,
                                     ignoreIndex: Int? = nil) -> Tensor {
-        precondition(logits.rank == 2, "crossEntropy: logits must be [N, C], got \(logits.shape)")
+        require(logits.rank == 2, "crossEntropy: logits must be [N, C], got \(logits.shape)")
         let (rows, classes) = (logits.shape[0], logits.shape[1])
-        precondition(targets.count == rows, "crossEntropy: \(targets.count) targets for logits \(logits.shape)")
-        precondition(eps >= 0 && eps <= 1, "crossEntropy: label smoothing \(eps) outside [0, 1]")
+        require(targets.count == rows, "crossEntropy: \(targets.count) targets for logits \(logits.shape)")
+        require(eps >= 0 && eps <= 1, "crossEntropy: label smoothing \(eps) outside [0, 1]")
         for t in targets where t != ignoreIndex && (t < 0 || t >= classes) {
-            preconditionFailure("crossEntropy: target \(t) out of range for \(classes) classes")
+            fatalError("crossEntropy: target \(t) out of range for \(classes) classes")
         }
         let counted = targets.filter { $0 != ignoreIndex }.count
         let lse = Storage(count: rows)

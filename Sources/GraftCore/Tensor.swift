@@ -12,8 +12,8 @@ public final class Tensor: @unchecked Sendable {
     var leafRequiresGrad: Bool
 
     public init(shape: [Int], storage: Storage, requiresGrad: Bool = false) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
-        precondition(shape.product == storage.count,
+        require(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
+        require(shape.product == storage.count,
                      "Tensor: shape \(shape) needs \(shape.product) elements, storage holds \(storage.count)")
         self.shape = shape
         self.storage = storage
@@ -32,7 +32,7 @@ public final class Tensor: @unchecked Sendable {
     public var requiresGrad: Bool {
         get { leafRequiresGrad || gradFn != nil }
         set {
-            precondition(gradFn == nil, "requiresGrad can only be set on a leaf tensor (this one comes from \(gradFn!.name))")
+            require(gradFn == nil, "requiresGrad can only be set on a leaf tensor (this one comes from \(gradFn!.name))")
             leafRequiresGrad = newValue
         }
     }
@@ -45,7 +45,7 @@ public final class Tensor: @unchecked Sendable {
 
     /// The value of a one-element tensor.
     public var item: Float {
-        precondition(count == 1, "item: tensor of shape \(shape) has \(count) elements, not 1")
+        require(count == 1, "item: tensor of shape \(shape) has \(count) elements, not 1")
         return pointer[0]
     }
 
@@ -55,7 +55,7 @@ public final class Tensor: @unchecked Sendable {
     /// Resolves a possibly negative axis against this tensor's rank.
     public func axis(_ a: Int, op: String) -> Int {
         let r = a < 0 ? a + rank : a
-        precondition(r >= 0 && r < rank, "\(op): axis \(a) out of range for shape \(shape)")
+        require(r >= 0 && r < rank, "\(op): axis \(a) out of range for shape \(shape)")
         return r
     }
 }

@@ -81,7 +81,7 @@ extension Tensor {
 
     /// Clamps into [min, max]; the gradient passes where the input lies inside the interval (ends included).
     public func clamp(min lo: Float = -.infinity, max hi: Float = .infinity) -> Tensor {
-        precondition(lo <= hi, "clamp: min \(lo) is above max \(hi)")
+        require(lo <= hi, "clamp: min \(lo) is above max \(hi)")
         return Tensor.result("clamp", shape, mapUnary(self) { Swift.min(Swift.max($0, lo), hi) }, [self]) { g, _ in
             let inside = withNoGrad { Tensor(shape: self.shape, storage: mapUnary(self) { $0 >= lo && $0 <= hi ? 1 : 0 }) }
             return [g * inside]

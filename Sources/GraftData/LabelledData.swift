@@ -17,7 +17,7 @@ public struct LabelledData: Sendable {
     public let featureCount: Int
 
     public init(features: [Float], labels: [Int], featureCount: Int) {
-        precondition(features.count == labels.count * featureCount,
+        require(features.count == labels.count * featureCount,
                      "LabelledData: \(features.count) features for \(labels.count) rows of \(featureCount)")
         self.features = features
         self.labels = labels

@@ -171,7 +171,7 @@ public struct MPICommunicator: Communicator, @unchecked Sendable {
 
     /// The world communicator; the first call in a process initialises MPI unless someone else already did.
     public static func world(maxChunkBytes: Int = defaultMaxChunkBytes) throws -> MPICommunicator {
-        precondition(maxChunkBytes > 0, "MPICommunicator: maxChunkBytes must be positive, not \(maxChunkBytes)")
+        require(maxChunkBytes > 0, "MPICommunicator: maxChunkBytes must be positive, not \(maxChunkBytes)")
         let world = try MPIRuntime.startup.get()
         var finalised: Int32 = 0
         try MPIRuntime.check(MPI_Finalized(&finalised), "MPI_Finalized", rank: world.rank)
