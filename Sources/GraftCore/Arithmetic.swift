@@ -1,28 +1,28 @@
 /// Element-wise arithmetic with NumPy broadcasting. Gradients of broadcast operands are summed back to their shape.
 extension Tensor {
     public static func + (a: Tensor, b: Tensor) -> Tensor {
-        let (shape, out) = broadcastBinary("add", a, b, +)
+        let (shape, out) = broadcastBinary("add", a, b, Add())
         return result("add", shape, out, [a, b]) { g, needs in
             [needs[0] ? g.sumTo(a.shape) : nil, needs[1] ? g.sumTo(b.shape) : nil]
         }
     }
 
     public static func - (a: Tensor, b: Tensor) -> Tensor {
-        let (shape, out) = broadcastBinary("sub", a, b, -)
+        let (shape, out) = broadcastBinary("sub", a, b, Subtract())
         return result("sub", shape, out, [a, b]) { g, needs in
             [needs[0] ? g.sumTo(a.shape) : nil, needs[1] ? (-g).sumTo(b.shape) : nil]
         }
     }
 
     public static func * (a: Tensor, b: Tensor) -> Tensor {
-        let (shape, out) = broadcastBinary("mul", a, b, *)
+        let (shape, out) = broadcastBinary("mul", a, b, Multiply())
         return result("mul", shape, out, [a, b]) { g, needs in
             [needs[0] ? (g * b).sumTo(a.shape) : nil, needs[1] ? (g * a).sumTo(b.shape) : nil]
         }
     }
 
     public static func / (a: Tensor, b: Tensor) -> Tensor {
-        let (shape, out) = broadcastBinary("div", a, b, /)
+        let (shape, out) = broadcastBinary("div", a, b, Divide())
         return result("div", shape, out, [a, b]) { g, needs in
             [needs[0] ? (g / b).sumTo(a.shape) : nil, needs[1] ? (-(g * a) / (b * b)).sumTo(b.shape) : nil]
         }
@@ -30,7 +30,7 @@ extension Tensor {
 
     /// Element-wise maximum; where equal, the gradient goes to `a`.
     public static func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
-        let (shape, out) = broadcastBinary("maximum", a, b) { Swift.max($0, $1) }
+        let (shape, out) = broadcastBinary("maximum", a, b, Maximum())
         return result("maximum", shape, out, [a, b]) { g, needs in
             let pickA = a.greaterEqual(b)
             return [needs[0] ? (g * pickA).sumTo(a.shape) : nil, needs[1] ? (g * (1 - pickA)).sumTo(b.shape) : nil]
@@ -43,15 +43,15 @@ extension Tensor {
     }
 
     public static prefix func - (x: Tensor) -> Tensor {
-        result("neg", x.shape, mapUnary(x) { -$0 }, [x]) { g, _ in [-g] }
+        result("neg", x.shape, mapUnary(x, Negate()), [x]) { g, _ in [-g] }
     }
 
     public static func + (x: Tensor, s: Float) -> Tensor {
-        result("add_scalar", x.shape, mapUnary(x) { $0 + s }, [x]) { g, _ in [g] }
+        result("add_scalar", x.shape, mapUnary(x, AddScalar(s: s)), [x]) { g, _ in [g] }
     }
 
     public static func * (x: Tensor, s: Float) -> Tensor {
-        result("mul_scalar", x.shape, mapUnary(x) { $0 * s }, [x]) { g, _ in [g * s] }
+        result("mul_scalar", x.shape, mapUnary(x, MultiplyScalar(s: s)), [x]) { g, _ in [g * s] }
     }
 
     public static func + (s: Float, x: Tensor) -> Tensor { x + s }
@@ -61,27 +61,26 @@ extension Tensor {
     public static func / (x: Tensor, s: Float) -> Tensor { x * (1 / s) }
 
     public static func / (s: Float, x: Tensor) -> Tensor {
-        result("rdiv_scalar", x.shape, mapUnary(x) { s / $0 }, [x]) { g, _ in [-(g * s) / (x * x)] }
+        result("rdiv_scalar", x.shape, mapUnary(x, ScalarDivide(s: s)), [x]) { g, _ in [-(g * s) / (x * x)] }
     }
 }
 
 /// Comparisons give 0/1 masks that never require a gradient; `where` selects between two tensors by a mask.
 extension Tensor {
-    @inline(__always)
-    private func compare(_ op: String, _ other: Tensor, _ f: (Float, Float) -> Bool) -> Tensor {
-        let (shape, out) = broadcastBinary(op, self, other) { f($0, $1) ? 1 : 0 }
+    private func compare(_ op: String, _ other: Tensor, _ test: Comparison) -> Tensor {
+        let (shape, out) = broadcastBinary(op, self, other, Compare(test: test))
         return Tensor(shape: shape, storage: out)
     }
 
-    public func equal(_ other: Tensor) -> Tensor { compare("eq", other, ==) }
-    public func notEqual(_ other: Tensor) -> Tensor { compare("ne", other, !=) }
-    public func greater(_ other: Tensor) -> Tensor { compare("gt", other, >) }
-    public func greaterEqual(_ other: Tensor) -> Tensor { compare("ge", other, >=) }
-    public func less(_ other: Tensor) -> Tensor { compare("lt", other, <) }
-    public func lessEqual(_ other: Tensor) -> Tensor { compare("le", other, <=) }
+    public func equal(_ other: Tensor) -> Tensor { compare("eq", other, .equal) }
+    public func notEqual(_ other: Tensor) -> Tensor { compare("ne", other, .notEqual) }
+    public func greater(_ other: Tensor) -> Tensor { compare("gt", other, .greater) }
+    public func greaterEqual(_ other: Tensor) -> Tensor { compare("ge", other, .greaterEqual) }
+    public func less(_ other: Tensor) -> Tensor { compare("lt", other, .less) }
+    public func lessEqual(_ other: Tensor) -> Tensor { compare("le", other, .lessEqual) }
 
-    public func greater(_ s: Float) -> Tensor { Tensor(shape: shape, storage: mapUnary(self) { $0 > s ? 1 : 0 }) }
-    public func less(_ s: Float) -> Tensor { Tensor(shape: shape, storage: mapUnary(self) { $0 < s ? 1 : 0 }) }
+    public func greater(_ s: Float) -> Tensor { Tensor(shape: shape, storage: mapUnary(self, CompareScalar(test: .greater, s: s))) }
+    public func less(_ s: Float) -> Tensor { Tensor(shape: shape, storage: mapUnary(self, CompareScalar(test: .less, s: s))) }
 
     /// `condition ? a : b` element-wise, with broadcasting over all three (`torch.where`).
     public static func `where`(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {

@@ -59,9 +59,17 @@ struct BroadcastPlan {
     }
 }
 
+/// An element-wise function of two floats. Kernels are generic over it rather than taking a closure, so each
+/// one is specialised and inlined: a closure captured by the parallel loop would be called through a pointer per
+/// element, several times slower.
+protocol FloatFunction2 { func callAsFunction(_ a: Float, _ b: Float) -> Float }
+
+/// An element-wise function of one float (see `FloatFunction2`).
+protocol FloatFunction1 { func callAsFunction(_ x: Float) -> Float }
+
 /// out[i] = f(a[i], b[i]) with broadcasting, parallel over rows for large outputs.
 @inline(__always)
-func broadcastBinary(_ op: String, _ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> ([Int], Storage) {
+func broadcastBinary<F: FloatFunction2>(_ op: String, _ a: Tensor, _ b: Tensor, _ f: F) -> ([Int], Storage) {
     if a.shape == b.shape {
         let out = Storage(count: a.count)
         let pa = a.pointer, pb = b.pointer, po = out.pointer
@@ -91,7 +99,7 @@ func broadcastBinary(_ op: String, _ a: Tensor, _ b: Tensor, _ f: (Float, Float)
 
 /// out[i] = f(x[i]), parallel for large tensors.
 @inline(__always)
-func mapUnary(_ x: Tensor, _ f: (Float) -> Float) -> Storage {
+func mapUnary<F: FloatFunction1>(_ x: Tensor, _ f: F) -> Storage {
     let out = Storage(count: x.count)
     let px = x.pointer, po = out.pointer
     parallelChunks(x.count, grain: 1 << 16) { r in

@@ -92,7 +92,7 @@ extension Tensor {
     public func logSumExp(axes: [Int], keepDims: Bool = false) -> Tensor {
         let ax = normalizedAxes(axes, op: "logsumexp")
         let m = withNoGrad { max(axes: ax, keepDims: true) }
-        let finite = Tensor(shape: m.shape, storage: mapUnary(m) { $0.isFinite ? $0 : 0 })
+        let finite = Tensor(shape: m.shape, storage: mapUnary(m, FiniteOrZero()))
         let s = (self - finite).exp().sum(axes: ax, keepDims: true).log() + finite
         return keepDims ? s : s.reshaped(reducedShape(ax, keepDims: false))
     }

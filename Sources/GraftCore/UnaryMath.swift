@@ -22,11 +22,11 @@ extension Tensor {
     }
 
     public func log() -> Tensor {
-        Tensor.result("log", shape, mapUnary(self) { logf($0) }, [self]) { g, _ in [g / self] }
+        Tensor.result("log", shape, mapUnary(self, Log()), [self]) { g, _ in [g / self] }
     }
 
     public func sqrt() -> Tensor {
-        let out = mapUnary(self) { $0.squareRoot() }
+        let out = mapUnary(self, SquareRoot())
         return Tensor.result("sqrt", shape, out, [self]) { g, _ in
             [g * 0.5 / savedOutput(self.shape, out) { self.sqrt() }]
         }
@@ -35,22 +35,22 @@ extension Tensor {
     /// x^p for a constant exponent.
     public func pow(_ p: Float) -> Tensor {
         if p == 2 { return self * self }
-        return Tensor.result("pow", shape, mapUnary(self) { powf($0, p) }, [self]) { g, _ in
+        return Tensor.result("pow", shape, mapUnary(self, Power(p: p)), [self]) { g, _ in
             [g * p * self.pow(p - 1)]
         }
     }
 
     public func abs() -> Tensor {
-        Tensor.result("abs", shape, mapUnary(self) { Swift.abs($0) }, [self]) { g, _ in [g * self.sign()] }
+        Tensor.result("abs", shape, mapUnary(self, Absolute()), [self]) { g, _ in [g * self.sign()] }
     }
 
     /// -1, 0 or 1; a constant (no gradient).
     public func sign() -> Tensor {
-        Tensor(shape: shape, storage: mapUnary(self) { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) })
+        Tensor(shape: shape, storage: mapUnary(self, Sign()))
     }
 
     public func tanh() -> Tensor {
-        let out = mapUnary(self) { tanhf($0) }
+        let out = mapUnary(self, HyperbolicTangent())
         return Tensor.result("tanh", shape, out, [self]) { g, _ in
             let y = savedOutput(self.shape, out) { self.tanh() }
             return [g * (1 - y * y)]
@@ -58,7 +58,7 @@ extension Tensor {
     }
 
     public func sigmoid() -> Tensor {
-        let out = mapUnary(self) { 1 / (1 + exp1(-$0)) }
+        let out = mapUnary(self, Sigmoid())
         return Tensor.result("sigmoid", shape, out, [self]) { g, _ in
             let y = savedOutput(self.shape, out) { self.sigmoid() }
             return [g * y * (1 - y)]
@@ -66,13 +66,13 @@ extension Tensor {
     }
 
     public func relu() -> Tensor {
-        Tensor.result("relu", shape, mapUnary(self) { Swift.max($0, 0) }, [self]) { g, _ in [g.passing(where: self)] }
+        Tensor.result("relu", shape, mapUnary(self, Relu()), [self]) { g, _ in [g.passing(where: self)] }
     }
 
     /// self where `x` > 0, else 0: relu's backward in one pass. Linear in self, so its own gradient is the same
     /// masking; `x` gets none (relu is piecewise linear).
     func passing(where x: Tensor) -> Tensor {
-        let (shape, out) = broadcastBinary("relu_backward", self, x) { $1 > 0 ? $0 : 0 }
+        let (shape, out) = broadcastBinary("relu_backward", self, x, PassWherePositive())
         return Tensor.result("relu_backward", shape, out, [self]) { g, _ in [g.passing(where: x)] }
     }
 
@@ -82,23 +82,21 @@ extension Tensor {
     /// Clamps into [min, max]; the gradient passes where the input lies inside the interval (ends included).
     public func clamp(min lo: Float = -.infinity, max hi: Float = .infinity) -> Tensor {
         require(lo <= hi, "clamp: min \(lo) is above max \(hi)")
-        return Tensor.result("clamp", shape, mapUnary(self) { Swift.min(Swift.max($0, lo), hi) }, [self]) { g, _ in
-            let inside = withNoGrad { Tensor(shape: self.shape, storage: mapUnary(self) { $0 >= lo && $0 <= hi ? 1 : 0 }) }
+        return Tensor.result("clamp", shape, mapUnary(self, Clamp(lo: lo, hi: hi)), [self]) { g, _ in
+            let inside = withNoGrad { Tensor(shape: self.shape, storage: mapUnary(self, InsideInterval(lo: lo, hi: hi))) }
             return [g * inside]
         }
     }
 
     /// GELU with the exact erf form, as BERT and `torch.nn.GELU()` use.
     public func gelu() -> Tensor {
-        let out = mapUnary(self) { 0.5 * $0 * (1 + erff($0 * 0.70710678118654752)) }
+        let out = mapUnary(self, Gelu())
         return Tensor.result("gelu", shape, out, [self]) { g, _ in [g * self.geluDerivative()] }
     }
 
     /// d gelu / dx = Φ(x) + x·φ(x); its own derivative is φ(x)·(2 − x²).
     func geluDerivative() -> Tensor {
-        let out = mapUnary(self) { x in
-            0.5 * (1 + erff(x * 0.70710678118654752)) + x * 0.3989422804014327 * expf(-0.5 * x * x)
-        }
+        let out = mapUnary(self, GeluDerivative())
         return Tensor.result("gelu_backward", shape, out, [self]) { g, _ in
             let phi = (self * self * -0.5).exp() * 0.3989422804014327
             return [g * phi * (2 - self * self)]
