@@ -4,7 +4,7 @@ import PackageDescription
 /// Kernel code is built with bounds checks off and for the host CPU: hand-written loops run about twice as fast.
 let kernelFlags: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
-    .unsafeFlags(["-Xcc", "-march=native"]),
+    .unsafeFlags(["-Xcc", "-march=native", "-target-cpu", "native"]),
 ]
 
 let package = Package(

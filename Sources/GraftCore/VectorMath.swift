@@ -3,7 +3,10 @@
 /// bits. Relative error under 2e-7 over the float range; overflow gives +inf, underflow 0, NaN stays NaN.
 @inline(__always)
 func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let clamped = pointwiseMax(pointwiseMin(x, SIMD8(repeating: 88.72283)), SIMD8(repeating: -87.33654))
+    // Mask selects, not pointwiseMin/Max: those stay calls and cost more than the polynomial.
+    var clamped = x
+    clamped.replace(with: 88.72283, where: x .> 88.72283)
+    clamped.replace(with: -87.33654, where: x .< -87.33654)
     // Adding 1.5·2^23 rounds to the nearest integer and leaves it in the low mantissa bits.
     let shifted = clamped * 1.44269504088896341 + 12582912
     let n = shifted - 12582912

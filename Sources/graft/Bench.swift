@@ -108,14 +108,18 @@ struct BenchCore: ParsableCommand {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = [root.appendingPathComponent("launch/bench_core_torch.py").path, "--threads", "\(threads)"]
-        let pipe = Pipe()
+        let pipe = Pipe(), notes = Pipe()
         process.standardOutput = pipe
+        process.standardError = notes
         do { try process.run() } catch {
             print("PyTorch: cannot run \(python): \(error); comparing with sgemm only.")
             return [:]
         }
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        for line in String(decoding: notes.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n") {
+            print("PyTorch: \(line)")
+        }
         guard process.terminationStatus == 0 else {
             print("PyTorch: benchmark script failed (exit \(process.terminationStatus)); comparing with sgemm only.")
             return [:]
