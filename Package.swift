@@ -22,11 +22,15 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev", "pkg-config"])]),
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin", "pkg-config"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
+                       providers: [.apt(["libjpeg62-turbo-dev", "pkg-config"])]),
         .target(name: "GraftCore", dependencies: ["CBLAS"], swiftSettings: kernelFlags),
+        .target(name: "GraftNN", dependencies: ["GraftCore"], swiftSettings: kernelFlags),
+        .target(name: "GraftIO", dependencies: ["GraftCore"], swiftSettings: kernelFlags),
         .target(name: "GraftDistributed", dependencies: ["CMPI", "GraftCore"]),
-        .target(name: "GraftData", dependencies: ["GraftCore"]),
+        .target(name: "GraftData", dependencies: ["GraftCore", "CJPEG"], swiftSettings: kernelFlags),
         .executableTarget(name: "graft", dependencies: [
-            "CBLAS", "GraftCore", "GraftData", "GraftDistributed",
+            "CBLAS", "GraftCore", "GraftNN", "GraftIO", "GraftData", "GraftDistributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: kernelFlags),
         .executableTarget(name: "graft-rank-tests", dependencies: ["GraftCore", "GraftDistributed"],
@@ -34,5 +38,9 @@ let package = Package(
         .testTarget(name: "GraftCoreTests", dependencies: ["GraftCore"], exclude: ["Fixtures"],
                     swiftSettings: kernelFlags),
         .testTarget(name: "GraftDistributedTests", dependencies: ["GraftDistributed"]),
+        .testTarget(name: "GraftNNTests", dependencies: ["GraftNN", "GraftIO", "GraftData"], exclude: ["Fixtures"],
+                    swiftSettings: kernelFlags),
+        .testTarget(name: "GraftIOTests", dependencies: ["GraftIO"], exclude: ["Fixtures"]),
+        .testTarget(name: "GraftDataTests", dependencies: ["GraftData"], exclude: ["Fixtures"]),
     ]
 )

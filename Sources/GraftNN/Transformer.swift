@@ -1,0 +1,99 @@
+import GraftCore
+
+/// Multi-head self-attention projections and scores, as Hugging Face's `BertSelfAttention` (children `query`,
+/// `key`, `value`): returns the attended values [B, S, H], before the output projection.
+public final class MultiHeadSelfAttention: Module {
+    public let query: Linear, key: Linear, value: Linear
+    public let heads: Int
+    public let dropout: Dropout
+
+    public init(hidden: Int, heads: Int, dropout: Float = 0.1, using rng: inout RandomGenerator) {
+        require(hidden % heads == 0, "MultiHeadSelfAttention: hidden size \(hidden) is not divisible by \(heads) heads")
+        query = Linear(hidden, hidden, using: &rng)
+        key = Linear(hidden, hidden, using: &rng)
+        value = Linear(hidden, hidden, using: &rng)
+        self.heads = heads
+        self.dropout = Dropout(dropout, seed: rng.next())
+    }
+
+    override public var children: [(String, Module)] {
+        [("query", query), ("key", key), ("value", value), ("dropout", dropout)]
+    }
+
+    /// x [B, S, H]; `additiveMask` [B, 1, 1, S] holds 0 for tokens to attend and a large negative number for padding.
+    public func callAsFunction(_ x: Tensor, additiveMask: Tensor?) -> Tensor {
+        require(x.rank == 3, "MultiHeadSelfAttention: input must be [batch, sequence, hidden], got \(x.shape)")
+        let (b, s, h) = (x.shape[0], x.shape[1], x.shape[2])
+        let d = h / heads
+        func split(_ t: Tensor) -> Tensor { t.reshaped([b, s, heads, d]).permuted([0, 2, 1, 3]) }
+        let q = split(query(x)), k = split(key(x)), v = split(value(x))
+        var scores = Tensor.gemm(q, k, transB: true) * (1 / Float(d).squareRoot())
+        if let additiveMask { scores = scores + additiveMask }
+        let probabilities = dropout(scores.softmax(axis: -1))
+        return Tensor.gemm(probabilities, v).permuted([0, 2, 1, 3]).reshaped([b, s, h])
+    }
+}
+
+/// LayerNorm(x + dropout(dense(h))): the post-LN residual step of BERT (`BertSelfOutput`, `BertOutput`).
+public final class ResidualNorm: Module {
+    public let dense: Linear
+    public let norm: LayerNorm
+    public let dropout: Dropout
+
+    public init(_ inFeatures: Int, _ hidden: Int, eps: Float, dropout: Float, using rng: inout RandomGenerator) {
+        dense = Linear(inFeatures, hidden, using: &rng)
+        norm = LayerNorm(hidden, eps: eps)
+        self.dropout = Dropout(dropout, seed: rng.next())
+    }
+
+    override public var children: [(String, Module)] { [("dense", dense), ("LayerNorm", norm), ("dropout", dropout)] }
+
+    public func callAsFunction(_ h: Tensor, residual: Tensor) -> Tensor { norm(dropout(dense(h)) + residual) }
+}
+
+/// A post-LN Transformer encoder layer as BERT defines it, with Hugging Face's child names: `attention.self`,
+/// `attention.output`, `intermediate.dense`, `output`.
+public final class TransformerEncoderLayer: Module {
+    public let selfAttention: MultiHeadSelfAttention
+    public let attentionOutput: ResidualNorm
+    public let intermediate: Linear
+    public let output: ResidualNorm
+    private let attentionGroup: Group, intermediateGroup: Group
+
+    public init(hidden: Int, heads: Int, intermediate size: Int, eps: Float = 1e-12, dropout: Float = 0.1,
+                attentionDropout: Float = 0.1, using rng: inout RandomGenerator) {
+        selfAttention = MultiHeadSelfAttention(hidden: hidden, heads: heads, dropout: attentionDropout, using: &rng)
+        attentionOutput = ResidualNorm(hidden, hidden, eps: eps, dropout: dropout, using: &rng)
+        intermediate = Linear(hidden, size, using: &rng)
+        output = ResidualNorm(size, hidden, eps: eps, dropout: dropout, using: &rng)
+        attentionGroup = Group([("self", selfAttention), ("output", attentionOutput)])
+        intermediateGroup = Group([("dense", intermediate)])
+    }
+
+    override public var children: [(String, Module)] {
+        [("attention", attentionGroup), ("intermediate", intermediateGroup), ("output", output)]
+    }
+
+    public func callAsFunction(_ x: Tensor, additiveMask: Tensor?) -> Tensor {
+        let attended = attentionOutput(selfAttention(x, additiveMask: additiveMask), residual: x)
+        return output(intermediate(attended).gelu(), residual: attended)
+    }
+}
+
+/// A fixed set of named submodules with no computation of its own, for state-dict paths such as
+/// `attention.self.query` where the reference library nests modules.
+public final class Group: Module {
+    private let members: [(String, Module)]
+
+    public init(_ members: [(String, Module)]) { self.members = members }
+
+    override public var children: [(String, Module)] { members }
+}
+
+extension Tensor {
+    /// Turns a [B, S] attention mask of 1 (attend) and 0 (padding) into the additive [B, 1, 1, S] form.
+    public static func additiveAttentionMask(_ mask: Tensor) -> Tensor {
+        require(mask.rank == 2, "additiveAttentionMask: mask must be [batch, sequence], got \(mask.shape)")
+        return ((1 - mask) * -1e9).reshaped([mask.shape[0], 1, 1, mask.shape[1]])
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+@testable import GraftCore
+@testable import GraftNN
+
+/// Reads a flat {shape, values} record of a JSON fixture.
+func fixtureTensor(_ any: Any?) -> Tensor {
+    let d = any as! [String: Any]
+    return Tensor((d["values"] as! [Double]).map(Float.init), shape: d["shape"] as! [Int])
+}
+
+func loadFixture(_ name: String) throws -> [String: Any] {
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/\(name)")
+    return try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+}
+
+func expectClose(_ a: [Float], _ b: [Float], rtol: Float, atol: Float = 1e-5, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(a.count == b.count, sourceLocation: sourceLocation)
+    let bad = zip(a, b).enumerated().first { abs($0.element.0 - $0.element.1) > atol + rtol * abs($0.element.1) }
+    #expect(bad == nil, "first mismatch at \(bad?.offset ?? -1): \(bad?.element.0 ?? 0) vs \(bad?.element.1 ?? 0)",
+            sourceLocation: sourceLocation)
+}
+
+@Suite struct BertParity {
+    @Test func matchesHuggingFaceBertModel() throws {
+        let f = try loadFixture("bert_tiny.json")
+        var config = BertConfig()
+        let c = f["config"] as! [String: Any]
+        config.vocabularySize = c["vocab_size"] as! Int
+        config.hidden = c["hidden_size"] as! Int
+        config.layers = c["num_hidden_layers"] as! Int
+        config.heads = c["num_attention_heads"] as! Int
+        config.intermediate = c["intermediate_size"] as! Int
+        config.maxPositions = c["max_position_embeddings"] as! Int
+        var rng = RandomGenerator(seed: 0)
+        let model = BertModel(config, using: &rng)
+        model.eval()
+        let state = (f["state"] as! [String: Any]).mapValues(fixtureTensor)
+        let report = try model.load(state, strict: true)
+        #expect(report.loaded.count == model.stateDict().count)
+
+        let shape = f["shape"] as! [Int]
+        let ids = Indices(f["ids"] as! [Int], shape: shape), types = Indices(f["types"] as! [Int], shape: shape)
+        let mask = Tensor((f["mask"] as! [Int]).map(Float.init), shape: shape)
+        let hidden = model(ids, typeIds: types, mask: mask)
+        let pooled = model.pooled(hidden)
+        let keep = mask.unsqueezed(-1)
+        let expectedHidden = fixtureTensor(f["hidden"])
+        expectClose((hidden * keep).scalars, (expectedHidden * keep).scalars, rtol: 1e-4)
+        expectClose(pooled.scalars, fixtureTensor(f["pooled"]).scalars, rtol: 1e-4)
+
+        let loss = (hidden * fixtureTensor(f["probe_hidden"]) * keep).sum() + (pooled * fixtureTensor(f["probe_pooled"])).sum()
+        let named = Dictionary(uniqueKeysWithValues: model.namedParameters())
+        let wanted = (f["grads"] as! [String: Any])
+        let keys = wanted.keys.sorted()
+        let grads = grad(of: loss, wrt: keys.map { named[$0]! })
+        for (k, g) in zip(keys, grads) {
+            expectClose(g.scalars, fixtureTensor(wanted[k]).scalars, rtol: 1e-3, atol: 1e-4)
+        }
+    }
+
+    @Test func classifierHeadAndBlocks() throws {
+        var config = BertConfig()
+        (config.vocabularySize, config.hidden, config.layers, config.heads, config.intermediate) = (30, 8, 2, 2, 16)
+        var rng = RandomGenerator(seed: 4)
+        let model = BertClassifier(BertModel(config, using: &rng), classes: 5, using: &rng)
+        #expect(model.blocks.map(\.0) == ["bert.embeddings", "bert.encoder.layer.0", "bert.encoder.layer.1", "bert.pooler", "classifier"])
+        #expect(model.namedParameters().last?.0 == "classifier.bias")
+        let ids = Indices([1, 2, 3, 4, 5, 6], shape: [2, 3])
+        #expect(model(ids).shape == [2, 5])
+        let old = model.classifier.weight
+        model.replaceHead(classes: 3, using: &rng)
+        #expect(model(ids).shape == [2, 3] && model.classifier.weight !== old)
+        #expect(throws: ModuleError.self) { try model.replaceModule(at: "classifier", with: Linear(4, 3, using: &rng)) }
+    }
+
+    @Test func configErrorsNameTheFileAndField() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-bert-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("config.json").path
+        try #"{"vocab_size": 10, "hidden_size": "wide"}"#.write(toFile: path, atomically: true, encoding: .utf8)
+        #expect { try BertConfig(file: path) } throws: { "\($0)".contains(path) && "\($0)".contains("hidden_size") }
+        #expect { try BertConfig(file: dir.appendingPathComponent("none.json").path) } throws: { "\($0)".contains("none.json") }
+    }
+}
