@@ -5,7 +5,46 @@ import GraftCore
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks, printed as ratios measured side by side in one run.", subcommands: [BenchCore.self])
+        abstract: "Benchmarks, printed as ratios measured side by side in one run.", subcommands: [BenchCore.self, BenchMiniLM.self])
+}
+
+/// The repository root (benchmarks find launch/ scripts and the default asset cache there).
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// PyTorch's figures from one of launch/'s benchmark scripts (lines `RESULT key value`), or none, with a message,
+/// where PyTorch is not installed or the script fails.
+func torchFigures(script: String, arguments: [String], python: String?) -> [String: Double] {
+    let python = python ?? repositoryRoot.appendingPathComponent(".cache/torch-venv/bin/python").path
+    guard FileManager.default.isExecutableFile(atPath: python) else {
+        print("PyTorch: not installed (\(python) missing; run launch/torch-env.sh); no side-by-side figures.")
+        return [:]
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: python)
+    process.arguments = [repositoryRoot.appendingPathComponent("launch/\(script)").path] + arguments
+    let output = Pipe(), notes = Pipe()
+    process.standardOutput = output
+    process.standardError = notes
+    do { try process.run() } catch {
+        print("PyTorch: cannot run \(python): \(error); no side-by-side figures.")
+        return [:]
+    }
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    for line in String(decoding: notes.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n") {
+        print("PyTorch: \(line)")
+    }
+    guard process.terminationStatus == 0 else {
+        print("PyTorch: \(script) failed (exit \(process.terminationStatus)); no side-by-side figures.")
+        return [:]
+    }
+    var figures: [String: Double] = [:]
+    for line in text.split(separator: "\n") {
+        let f = line.split(separator: " ")
+        if f.count == 3, f[0] == "RESULT", let v = Double(f[2]) { figures[String(f[1])] = v }
+    }
+    return figures
 }
 
 /// Median seconds per call of `body`, over timed rounds after a warm-up.
@@ -66,7 +105,7 @@ struct BenchCore: ParsableCommand {
 
         rows.append(("mlp_steps", "MLP 784-512-512-10 b128 SGD step", "steps/s", 1 / mlpStepSeconds(using: &rng), nil, ""))
 
-        let torch = noTorch ? [:] : torchFigures()
+        let torch = noTorch ? [:] : torchFigures(script: "bench_core_torch.py", arguments: ["--threads", "\(threads)"], python: torchPython)
         let table = [["workload", "Graft", "unit", "reference", "ratio", "PyTorch", "ratio"]] + rows.map { r in
             let t = torch[r.key]
             return [r.label, String(format: "%.1f", r.graft), r.unit,
@@ -97,38 +136,4 @@ struct BenchCore: ParsableCommand {
         }
     }
 
-    /// PyTorch's figures from launch/bench_core_torch.py, or none (with a message) where PyTorch is missing.
-    private func torchFigures() -> [String: Double] {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let python = torchPython ?? root.appendingPathComponent(".cache/torch-venv/bin/python").path
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            print("PyTorch: not installed (\(python) missing; run launch/torch-env.sh); comparing with sgemm only.")
-            return [:]
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [root.appendingPathComponent("launch/bench_core_torch.py").path, "--threads", "\(threads)"]
-        let pipe = Pipe(), notes = Pipe()
-        process.standardOutput = pipe
-        process.standardError = notes
-        do { try process.run() } catch {
-            print("PyTorch: cannot run \(python): \(error); comparing with sgemm only.")
-            return [:]
-        }
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        for line in String(decoding: notes.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n") {
-            print("PyTorch: \(line)")
-        }
-        guard process.terminationStatus == 0 else {
-            print("PyTorch: benchmark script failed (exit \(process.terminationStatus)); comparing with sgemm only.")
-            return [:]
-        }
-        var figures: [String: Double] = [:]
-        for line in output.split(separator: "\n") {
-            let f = line.split(separator: " ")
-            if f.count == 3, f[0] == "RESULT", let v = Double(f[2]) { figures[String(f[1])] = v }
-        }
-        return figures
-    }
 }
