@@ -61,11 +61,11 @@ struct InsideInterval: FloatFunction1 {
 }
 /// GELU, exact erf form.
 struct Gelu: FloatFunction1 {
-    func callAsFunction(_ x: Float) -> Float { 0.5 * x * (1 + erff(x * 0.70710678118654752)) }
+    func callAsFunction(_ x: Float) -> Float { 0.5 * x * (1 + erfRational(x * 0.70710678118654752)) }
 }
 /// d gelu / dx = Φ(x) + x·φ(x).
 struct GeluDerivative: FloatFunction1 {
     func callAsFunction(_ x: Float) -> Float {
-        0.5 * (1 + erff(x * 0.70710678118654752)) + x * 0.3989422804014327 * exp1(-0.5 * x * x)
+        0.5 * (1 + erfRational(x * 0.70710678118654752)) + x * 0.3989422804014327 * exp1(-0.5 * x * x)
     }
 }

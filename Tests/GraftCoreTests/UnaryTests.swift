@@ -95,3 +95,15 @@ func awayFromKinks(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
         expectClose(t.exp().scalars, t.scalars.map { Float(Foundation.exp(Double($0))) }, rtol: 3e-7, atol: 0)
     }
 }
+
+@Suite struct VectorErf {
+    @Test func matchesDoublePrecisionErf() {
+        var worst: Double = 0
+        var x: Float = -6
+        while x < 6 {
+            worst = max(worst, Swift.abs(Double(erfRational(x)) - Foundation.erf(Double(x))))
+            x += 0.001
+        }
+        #expect(worst < 5e-7, "worst absolute error \(worst)")
+    }
+}
