@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: system packages, assets, the unit tests twice (a debug build, which
 # traps on overflow and out-of-bounds access, then the shipping -Ounchecked build, where the shape checks must still
-# stop with their messages), then the multi-rank tests under mpirun with 2 and 3 ranks. Stops at the first failure.
+# stop with their messages), the command-line checks, then the multi-rank tests under mpirun with 2 and 3 ranks.
+# Stops at the first failure.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -14,4 +15,5 @@ bash launch/setup.sh
 bash launch/assets.sh
 swift test
 swift test -c release -Xswiftc -enable-testing
+bash launch/test-cli.sh
 bash launch/test-ranks.sh
