@@ -79,11 +79,6 @@ import Testing
 
 /// Shape errors stop the process with a message naming the op and both shapes (exit tests run in a child process).
 @Suite struct ShapeErrors {
-    func expectMessage(_ message: String, _ result: ExitTest.Result?, sourceLocation: SourceLocation = #_sourceLocation) {
-        let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
-        #expect(stderr.contains(message), "stderr was: \(stderr)", sourceLocation: sourceLocation)
-    }
-
     @Test func matmulMismatch() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tensor.zeros([2, 3]).matmul(Tensor.zeros([4, 5]))

@@ -170,11 +170,6 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
 
 /// Shape errors stop the process with a message naming conv2d and the shapes involved.
 @Suite struct ConvolutionShapeErrors {
-    func expectMessage(_ message: String, _ result: ExitTest.Result?, sourceLocation: SourceLocation = #_sourceLocation) {
-        let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
-        #expect(stderr.contains(message), "stderr was: \(stderr)", sourceLocation: sourceLocation)
-    }
-
     @Test func channelMismatch() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tensor.conv2d(Tensor.zeros([2, 3, 8, 8]), weight: Tensor.zeros([4, 5, 3, 3]))

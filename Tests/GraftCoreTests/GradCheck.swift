@@ -89,3 +89,9 @@ func expectClose(_ a: [Float], _ b: [Float], rtol: Float = 1e-4, atol: Float = 1
     #expect(bad == nil, "first mismatch at \(bad?.offset ?? -1): \(bad?.element.0 ?? 0) vs \(bad?.element.1 ?? 0)",
             sourceLocation: sourceLocation)
 }
+
+/// Asserts that an exit test's standard error contains `message` (shape errors name the op and the shapes).
+func expectMessage(_ message: String, _ result: ExitTest.Result?, sourceLocation: SourceLocation = #_sourceLocation) {
+    let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+    #expect(stderr.contains(message), "stderr was: \(stderr)", sourceLocation: sourceLocation)
+}

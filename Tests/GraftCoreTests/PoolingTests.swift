@@ -191,11 +191,6 @@ struct PoolCase: CustomTestStringConvertible, Sendable {
 }
 
 @Suite struct PoolingShapeErrors {
-    func expectMessage(_ message: String, _ result: ExitTest.Result?, sourceLocation: SourceLocation = #_sourceLocation) {
-        let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
-        #expect(stderr.contains(message), "stderr was: \(stderr)", sourceLocation: sourceLocation)
-    }
-
     @Test func paddingBeyondHalfKernel() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tensor.zeros([1, 1, 8, 8]).maxPool2d(kernel: (3, 3), padding: .symmetric(2, 1))
