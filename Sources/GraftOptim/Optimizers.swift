@@ -1,0 +1,368 @@
+import Foundation
+import GraftCore
+import GraftNN
+
+/// Updates the parameters of its groups in place from their gradients, each group with its own options.
+///
+/// Parameters in a frozen group, and parameters whose `grad` is nil, are skipped and get no state. State lives in
+/// `state[parameterName][slot]` under PyTorch's slot names (`momentum_buffer`, `exp_avg`, `exp_avg_sq`, `step`…).
+public protocol Optimizer: AnyObject {
+    var groups: [ParameterGroup] { get set }
+    func step()
+    func zeroGradients()
+}
+
+extension Optimizer {
+    /// Drops every gradient (PyTorch's `zero_grad(set_to_none=True)`); the next backward writes fresh ones.
+    public func zeroGradients() {
+        for group in groups { for (_, p) in group.parameters { p.grad = nil } }
+    }
+}
+
+/// A parameter group or option an optimizer cannot run with.
+public enum OptimizerError: Error, CustomStringConvertible, Equatable {
+    case invalidOption(group: String, option: String, value: String, requirement: String)
+    case duplicateParameter(name: String, firstGroup: String, secondGroup: String)
+    case emptyGroup(group: String)
+    case noGroups
+
+    public var description: String {
+        switch self {
+        case let .invalidOption(group, option, value, requirement):
+            "parameter group '\(group)': \(option) = \(value) is invalid (\(requirement))"
+        case let .duplicateParameter(name, first, second):
+            first == second ? "parameter '\(name)' appears twice in parameter group '\(first)'"
+                : "parameter '\(name)' appears in parameter groups '\(first)' and '\(second)'"
+        case let .emptyGroup(group): "parameter group '\(group)' has no parameters"
+        case .noGroups: "optimizer got no parameter groups"
+        }
+    }
+}
+
+/// Loops over fewer elements run on the calling thread.
+let optimizerGrain = 1 << 15
+
+/// What the optimizers share: the groups, their validation, and lazily allocated per-parameter state.
+struct OptimizerCore {
+    var groups: [ParameterGroup]
+    var state: [String: [String: Tensor]] = [:]
+    var stepCount = 0
+    let check: (GroupOptions, String) throws -> Void
+
+    init(_ groups: [ParameterGroup], check: @escaping (GroupOptions, String) throws -> Void) throws {
+        self.groups = groups
+        self.check = check
+        try validate(membershipChanged: true)
+    }
+
+    /// Checks every group's options, and when the parameter lists changed, that no parameter or name repeats.
+    func validate(membershipChanged: Bool) throws {
+        if groups.isEmpty { throw OptimizerError.noGroups }
+        for group in groups {
+            try checkCommon(group.options, group.name)
+            try check(group.options, group.name)
+        }
+        guard membershipChanged else { return }
+        var owner: [ObjectIdentifier: String] = [:]
+        var nameOwner: [String: String] = [:]
+        for group in groups {
+            if group.parameters.isEmpty { throw OptimizerError.emptyGroup(group: group.name) }
+            for (name, p) in group.parameters {
+                if let firstGroup = owner[ObjectIdentifier(p)] {
+                    throw OptimizerError.duplicateParameter(name: name, firstGroup: firstGroup, secondGroup: group.name)
+                }
+                // State is keyed by name, so two tensors under one name would share (and corrupt) state.
+                if let firstGroup = nameOwner[name] {
+                    throw OptimizerError.duplicateParameter(name: name, firstGroup: firstGroup, secondGroup: group.name)
+                }
+                owner[ObjectIdentifier(p)] = group.name
+                nameOwner[name] = group.name
+            }
+        }
+    }
+
+    /// Re-validates after `groups` was assigned; an invalid assignment stops with the error (setters cannot throw).
+    func revalidate(after old: [ParameterGroup]) {
+        let changed = old.count != groups.count || zip(old, groups).contains { a, b in
+            a.parameters.count != b.parameters.count
+                || zip(a.parameters, b.parameters).contains { $0.0 != $1.0 || $0.1 !== $1.1 }
+        }
+        do { try validate(membershipChanged: changed) } catch { require(false, "optimizer groups: \(error)") }
+    }
+
+    /// A state slot of `name`, created on first use: zero-filled, or left for the caller to fill when `zeroed` is false.
+    /// Returns the tensor and whether it was just created.
+    mutating func slot(_ name: String, _ key: String, like p: Tensor, zeroed: Bool = true) -> (Tensor, Bool) {
+        if let t = state[name]?[key] { return (t, false) }
+        let t = Tensor(shape: p.shape, storage: zeroed ? Storage(repeating: 0, count: p.count) : Storage(count: p.count))
+        state[name, default: [:]][key] = t
+        return (t, true)
+    }
+
+    /// Advances the parameter's own step count (PyTorch's per-parameter `step`) and returns it.
+    mutating func advanceStep(_ name: String) -> Int {
+        let (t, _) = slotScalar(name, "step")
+        t.pointer[0] += 1
+        return Int(t.pointer[0])
+    }
+
+    private mutating func slotScalar(_ name: String, _ key: String) -> (Tensor, Bool) {
+        if let t = state[name]?[key] { return (t, false) }
+        let t = Tensor(shape: [], storage: Storage(repeating: 0, count: 1))
+        state[name, default: [:]][key] = t
+        return (t, true)
+    }
+
+    /// Counts a step and calls `body` for every parameter of an unfrozen group that has a gradient, in group order.
+    mutating func step(_ body: (inout OptimizerCore, String, Tensor, Tensor, GroupOptions) -> Void) {
+        stepCount += 1
+        for group in groups where !group.frozen {
+            for (name, p) in group.parameters {
+                guard let g = p.grad else { continue }
+                require(g.shape == p.shape, "optimizer: gradient of '\(name)' has shape \(g.shape), parameter \(p.shape)")
+                body(&self, name, p, g, group.options)
+            }
+        }
+    }
+
+    /// All state as (`parameter.slot`, tensor), parameters in group order and slots sorted: a checkpoint's order.
+    func namedState() -> [(String, Tensor)] {
+        groups.flatMap(\.parameters).flatMap { name, _ in
+            (state[name] ?? [:]).sorted { $0.key < $1.key }.map { ("\(name).\($0.key)", $0.value) }
+        }
+    }
+}
+
+private func invalid(_ group: String, _ option: String, _ value: Any, _ requirement: String) -> OptimizerError {
+    .invalidOption(group: group, option: option, value: "\(value)", requirement: requirement)
+}
+
+private func checkCommon(_ o: GroupOptions, _ group: String) throws {
+    if !(o.learningRate >= 0) { throw invalid(group, "learning rate", o.learningRate, "must be ≥ 0") }
+    if !(o.weightDecay >= 0) { throw invalid(group, "weight decay", o.weightDecay, "must be ≥ 0") }
+}
+
+private func checkMomentum(_ o: GroupOptions, _ group: String) throws {
+    if !(o.momentum >= 0 && o.momentum < 1) { throw invalid(group, "momentum", o.momentum, "must be in [0, 1)") }
+}
+
+private func checkEps(_ o: GroupOptions, _ group: String) throws {
+    if !(o.eps > 0) { throw invalid(group, "eps", o.eps, "must be > 0") }
+}
+
+/// The value a hyper-parameter was written as: the shortest decimal that rounds to `x`, as a Double.
+///
+/// PyTorch forms 1 − β, lr·wd and the bias corrections in double from the decimal the user wrote; forming them from
+/// the Float (0.999 is stored as 0.99900001) would make 1 − β2 wrong by 1e-5 relative.
+func decimalValue(_ x: Float) -> Double {
+    guard x.isFinite, x != 0 else { return Double(x) }
+    let exponent = Int(log10(abs(Double(x))).rounded(.down))
+    for digits in 1...9 {
+        let k = digits - 1 - exponent
+        let scale = pow(10.0, Double(abs(k)))
+        let d = k >= 0 ? (Double(x) * scale).rounded() / scale : (Double(x) / scale).rounded() * scale
+        if Float(d) == x { return d }
+    }
+    return Double(x)
+}
+
+/// `a + w·(b − a)` the way PyTorch's lerp kernel rounds it (from the nearer end).
+@inline(__always)
+func lerp(_ a: Float, _ b: Float, _ w: Float) -> Float {
+    abs(w) < 0.5 ? a + w * (b - a) : b - (b - a) * (1 - w)
+}
+
+/// Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay, as `torch.optim.SGD`.
+public final class SGD: Optimizer {
+    var core: OptimizerCore
+    public var groups: [ParameterGroup] {
+        get { core.groups }
+        set { let old = core.groups; core.groups = newValue; core.revalidate(after: old) }
+    }
+    /// Per-parameter state by parameter name: `momentum_buffer` once a group with momentum has stepped it.
+    public var state: [String: [String: Tensor]] { core.state }
+    /// Number of `step()` calls.
+    public var stepCount: Int { core.stepCount }
+
+    public init(groups: [ParameterGroup]) throws {
+        core = try OptimizerCore(groups) { o, group in
+            try checkMomentum(o, group)
+            if o.nesterov && (o.momentum <= 0 || o.dampening != 0) {
+                throw invalid(group, "nesterov", "true (momentum \(o.momentum), dampening \(o.dampening))",
+                              "Nesterov momentum requires momentum > 0 and dampening 0")
+            }
+        }
+    }
+
+    /// All state as (`parameter.slot`, tensor) in checkpoint order.
+    public func namedState() -> [(String, Tensor)] { core.namedState() }
+
+    public func step() {
+        core.step { c, name, param, grad, o in
+            let p = param.pointer, g = grad.pointer
+            let lr = o.learningRate, wd = o.weightDecay, mu = o.momentum
+            guard mu != 0 else {
+                parallelChunks(param.count, grain: optimizerGrain) { r in
+                    for i in r { p[i] -= lr * (g[i] + wd * p[i]) }
+                }
+                return
+            }
+            // The first step's buffer is the gradient itself, not a damped blend with zero (PyTorch's rule).
+            let (bufTensor, fresh) = c.slot(name, "momentum_buffer", like: param, zeroed: false)
+            let buf = bufTensor.pointer, nesterov = o.nesterov, keep = Float(1 - decimalValue(o.dampening))
+            parallelChunks(param.count, grain: optimizerGrain) { r in
+                for i in r {
+                    let d = g[i] + wd * p[i]
+                    let b = fresh ? d : buf[i] * mu + keep * d
+                    buf[i] = b
+                    p[i] -= lr * (nesterov ? d + mu * b : b)
+                }
+            }
+        }
+    }
+}
+
+private func checkAdam(_ o: GroupOptions, _ group: String) throws {
+    try checkEps(o, group)
+    for (i, beta) in [o.betas.0, o.betas.1].enumerated() where !(beta >= 0 && beta < 1) {
+        throw invalid(group, "betas.\(i)", beta, "must be in [0, 1)")
+    }
+}
+
+/// One Adam step over every trainable parameter; `decoupled` is AdamW's p ← p·(1 − lr·wd) instead of L2.
+private func adamStep(_ core: inout OptimizerCore, amsgrad: Bool, decoupled: Bool) {
+    core.step { c, name, param, grad, o in
+        let t = Double(c.advanceStep(name))
+        let expAvg = c.slot(name, "exp_avg", like: param).0.pointer
+        let expAvgSq = c.slot(name, "exp_avg_sq", like: param).0.pointer
+        let maxSq = amsgrad ? c.slot(name, "max_exp_avg_sq", like: param).0.pointer : expAvgSq
+        let b1 = decimalValue(o.betas.0), b2 = decimalValue(o.betas.1), lr = decimalValue(o.learningRate)
+        let stepSize = Float(lr / (1 - pow(b1, t)))
+        let bc2Sqrt = Float((1 - pow(b2, t)).squareRoot())
+        let decay = Float(1 - lr * decimalValue(o.weightDecay))
+        let l2 = decoupled ? 0 : o.weightDecay, eps = o.eps, beta2 = o.betas.1
+        let w1 = Float(1 - b1), w2 = Float(1 - b2)
+        let p = param.pointer, g = grad.pointer
+        parallelChunks(param.count, grain: optimizerGrain) { r in
+            for i in r {
+                if decoupled { p[i] *= decay }
+                let d = g[i] + l2 * p[i]
+                let m = lerp(expAvg[i], d, w1)
+                let v = expAvgSq[i] * beta2 + w2 * (d * d)
+                expAvg[i] = m
+                expAvgSq[i] = v
+                var vHat = v
+                if amsgrad { vHat = max(maxSq[i], v); maxSq[i] = vHat }
+                p[i] -= stepSize * (m / (vHat.squareRoot() / bc2Sqrt + eps))
+            }
+        }
+    }
+}
+
+/// Adam with bias correction, L2 weight decay added to the gradient and optional AMSGrad, as `torch.optim.Adam`.
+public final class Adam: Optimizer {
+    var core: OptimizerCore
+    public let amsgrad: Bool
+    public var groups: [ParameterGroup] {
+        get { core.groups }
+        set { let old = core.groups; core.groups = newValue; core.revalidate(after: old) }
+    }
+    /// Per-parameter state by parameter name: `step`, `exp_avg`, `exp_avg_sq` (and `max_exp_avg_sq` with AMSGrad).
+    public var state: [String: [String: Tensor]] { core.state }
+    /// Number of `step()` calls.
+    public var stepCount: Int { core.stepCount }
+
+    public init(groups: [ParameterGroup], amsgrad: Bool = false) throws {
+        self.amsgrad = amsgrad
+        core = try OptimizerCore(groups, check: checkAdam)
+    }
+
+    /// All state as (`parameter.slot`, tensor) in checkpoint order.
+    public func namedState() -> [(String, Tensor)] { core.namedState() }
+
+    public func step() { adamStep(&core, amsgrad: amsgrad, decoupled: false) }
+}
+
+/// Adam with decoupled weight decay (p ← p·(1 − lr·wd) before the Adam update), as `torch.optim.AdamW`.
+public final class AdamW: Optimizer {
+    var core: OptimizerCore
+    public let amsgrad: Bool
+    public var groups: [ParameterGroup] {
+        get { core.groups }
+        set { let old = core.groups; core.groups = newValue; core.revalidate(after: old) }
+    }
+    /// Per-parameter state by parameter name: `step`, `exp_avg`, `exp_avg_sq` (and `max_exp_avg_sq` with AMSGrad).
+    public var state: [String: [String: Tensor]] { core.state }
+    /// Number of `step()` calls.
+    public var stepCount: Int { core.stepCount }
+
+    public init(groups: [ParameterGroup], amsgrad: Bool = false) throws {
+        self.amsgrad = amsgrad
+        core = try OptimizerCore(groups, check: checkAdam)
+    }
+
+    /// All state as (`parameter.slot`, tensor) in checkpoint order.
+    public func namedState() -> [(String, Tensor)] { core.namedState() }
+
+    public func step() { adamStep(&core, amsgrad: amsgrad, decoupled: true) }
+}
+
+/// RMSprop with optional centering, momentum and L2 weight decay, as `torch.optim.RMSprop`.
+public final class RMSprop: Optimizer {
+    var core: OptimizerCore
+    public var groups: [ParameterGroup] {
+        get { core.groups }
+        set { let old = core.groups; core.groups = newValue; core.revalidate(after: old) }
+    }
+    /// Per-parameter state by parameter name: `step`, `square_avg`, `grad_avg` (centered), `momentum_buffer`.
+    public var state: [String: [String: Tensor]] { core.state }
+    /// Number of `step()` calls.
+    public var stepCount: Int { core.stepCount }
+
+    public init(groups: [ParameterGroup]) throws {
+        core = try OptimizerCore(groups) { o, group in
+            try checkMomentum(o, group)
+            try checkEps(o, group)
+            if !(o.alpha >= 0 && o.alpha <= 1) { throw invalid(group, "alpha", o.alpha, "must be in [0, 1]") }
+        }
+    }
+
+    /// All state as (`parameter.slot`, tensor) in checkpoint order.
+    public func namedState() -> [(String, Tensor)] { core.namedState() }
+
+    public func step() {
+        core.step { c, name, param, grad, o in
+            _ = c.advanceStep(name)
+            let sq = c.slot(name, "square_avg", like: param).0.pointer
+            let centered = o.centered, mu = o.momentum
+            let avgG = centered ? c.slot(name, "grad_avg", like: param).0.pointer : sq
+            // PyTorch starts the RMSprop momentum buffer at zero (unlike SGD's).
+            let buf = mu > 0 ? c.slot(name, "momentum_buffer", like: param).0.pointer : sq
+            let alpha = o.alpha, w = Float(1 - decimalValue(alpha)), wd = o.weightDecay, eps = o.eps
+            let lr = o.learningRate
+            let p = param.pointer, g = grad.pointer
+            parallelChunks(param.count, grain: optimizerGrain) { r in
+                for i in r {
+                    let d = g[i] + wd * p[i]
+                    let s = sq[i] * alpha + w * (d * d)
+                    sq[i] = s
+                    let denom: Float
+                    if centered {
+                        let a = lerp(avgG[i], d, w)
+                        avgG[i] = a
+                        denom = (s - a * a).squareRoot() + eps
+                    } else {
+                        denom = s.squareRoot() + eps
+                    }
+                    if mu > 0 {
+                        let b = buf[i] * mu + d / denom
+                        buf[i] = b
+                        p[i] -= lr * b
+                    } else {
+                        p[i] -= lr * (d / denom)
+                    }
+                }
+            }
+        }
+    }
+}
