@@ -28,6 +28,7 @@ let package = Package(
         .target(name: "GraftNN", dependencies: ["GraftCore"], swiftSettings: kernelFlags),
         .target(name: "GraftIO", dependencies: ["GraftCore"], swiftSettings: kernelFlags),
         .target(name: "GraftOptim", dependencies: ["GraftNN"], swiftSettings: kernelFlags),
+        .target(name: "GraftTrain", dependencies: ["GraftOptim", "GraftNN", "GraftCore"], swiftSettings: kernelFlags),
         .target(name: "GraftDistributed", dependencies: ["CMPI", "GraftCore"]),
         .target(name: "GraftData", dependencies: ["GraftCore", "CJPEG"], swiftSettings: kernelFlags),
         .executableTarget(name: "graft", dependencies: [
@@ -42,6 +43,7 @@ let package = Package(
         .testTarget(name: "GraftNNTests", dependencies: ["GraftNN", "GraftIO", "GraftData"], exclude: ["Fixtures"],
                     swiftSettings: kernelFlags),
         .testTarget(name: "GraftOptimTests", dependencies: ["GraftOptim"], exclude: ["Fixtures"]),
+        .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain"]),
         .testTarget(name: "GraftIOTests", dependencies: ["GraftIO"], exclude: ["Fixtures"]),
         .testTarget(name: "GraftDataTests", dependencies: ["GraftData"], exclude: ["Fixtures"]),
     ]
