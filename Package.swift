@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "GraftDistributed", dependencies: ["CMPI", "GraftCore"]),
         .target(name: "GraftData", dependencies: ["GraftCore", "CJPEG"], swiftSettings: kernelFlags),
         .executableTarget(name: "graft", dependencies: [
-            "CBLAS", "GraftCore", "GraftNN", "GraftIO", "GraftData", "GraftDistributed",
+            "CBLAS", "GraftCore", "GraftNN", "GraftIO", "GraftData", "GraftOptim", "GraftTrain", "GraftDistributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: kernelFlags),
         .executableTarget(name: "graft-rank-tests", dependencies: ["GraftCore", "GraftDistributed"],

@@ -2,6 +2,8 @@ import ArgumentParser
 import CBLAS
 import Foundation
 import GraftCore
+import GraftNN
+import GraftOptim
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -103,7 +105,7 @@ struct BenchCore: ParsableCommand {
         rows.append(("exp_gbs", "exp 4M floats", "GB/s", 2 * bytes / secondsPerCall { _ = x.exp() } / 1e9, nil, ""))
         rows.append(("relu_gbs", "relu 4M floats", "GB/s", 2 * bytes / secondsPerCall { _ = x.relu() } / 1e9, nil, ""))
 
-        rows.append(("mlp_steps", "MLP 784-512-512-10 b128 SGD step", "steps/s", 1 / mlpStepSeconds(using: &rng), nil, ""))
+        rows.append(("mlp_steps", "MLP 784-512-512-10 b128 SGD step", "steps/s", 1 / (try mlpStepSeconds(using: &rng)), nil, ""))
 
         let torch = noTorch ? [:] : torchFigures(script: "bench_core_torch.py", arguments: ["--threads", "\(threads)"], python: torchPython)
         let table = [["workload", "Graft", "unit", "reference", "ratio", "PyTorch", "ratio"]] + rows.map { r in
@@ -124,15 +126,16 @@ struct BenchCore: ParsableCommand {
         print("ratios are Graft ÷ reference and Graft ÷ PyTorch (above 1: Graft is faster); threads: \(threads).")
     }
 
-    private func mlpStepSeconds(using rng: inout RandomGenerator) -> Double {
+    private func mlpStepSeconds(using rng: inout RandomGenerator) throws -> Double {
         let model = MLP(sizes: [784, 512, 512, 10], using: &rng)
-        var sgd = SGD(parameterCount: model.parameters.count, learningRate: 0.01)
+        let sgd = try SGD(groups: [ParameterGroup(name: "all", parameters: model.namedParameters(),
+                                                   options: GroupOptions(learningRate: 0.01))])
         let x = Tensor.randomUniform([128, 784], using: &rng)
         let labels = (0..<128).map { _ in Int(rng.next() % 10) }
         return secondsPerCall(minimum: 1) {
-            for p in model.parameters { p.grad = nil }
+            sgd.zeroGradients()
             Tensor.crossEntropy(model(x), targets: labels).backward()
-            sgd.step(model.parameters)
+            sgd.step()
         }
     }
 

@@ -2,6 +2,9 @@ import ArgumentParser
 import Foundation
 import GraftCore
 import GraftData
+import GraftNN
+import GraftOptim
+import GraftTrain
 
 /// Trains an MLP on a labelled CSV (MNIST-5k by default) and prints loss and accuracy per epoch.
 struct MLPDemo: ParsableCommand {
@@ -40,40 +43,42 @@ struct MLPDemo: ParsableCommand {
         print("data: \(csv): \(data.count) rows, \(data.featureCount) features, \(data.classCount) classes; "
               + "train \(train.count), test \(test.count)")
         var rng = RandomGenerator(seed: seed)
-        let model = MLP(sizes: [data.featureCount] + (try parseHidden()) + [data.classCount], using: &rng)
-        var sgd = SGD(parameterCount: model.parameters.count, learningRate: learningRate, momentum: momentum)
-        print("model: MLP \(([data.featureCount] + (try parseHidden()) + [data.classCount]).map(String.init).joined(separator: "-")), "
-              + "\(model.parameters.map(\.count).reduce(0, +)) parameters")
+        let sizes = [data.featureCount] + (try parseHidden()) + [data.classCount]
+        let model = MLP(sizes: sizes, using: &rng)
+        var options = GroupOptions(learningRate: learningRate)
+        options.momentum = momentum
+        let sgd = try SGD(groups: [ParameterGroup(name: "all", parameters: model.namedParameters(), options: options)])
+        print("model: MLP \(sizes.map(String.init).joined(separator: "-")), \(model.parameterCount()) parameters")
         for epoch in 1...epochs {
             let start = Date()
             var order = Array(0..<train.count)
             order.shuffle(using: &rng)
-            var lossSum: Double = 0, correct = 0
+            var lossSum: Double = 0, seen = ConfusionMatrix(classes: data.classCount)
             for lo in stride(from: 0, to: order.count, by: batchSize) {
                 let (x, y) = train.batch(order[lo..<min(lo + batchSize, order.count)])
-                for p in model.parameters { p.grad = nil }
+                sgd.zeroGradients()
                 let logits = model(x)
                 let loss = Tensor.crossEntropy(logits, targets: y)
                 loss.backward()
-                sgd.step(model.parameters)
+                sgd.step()
                 lossSum += Double(loss.item) * Double(y.count)
-                correct += zip(logits.argmax(axis: 1).values, y).filter { $0 == $1 }.count
+                seen.add(logits: logits, targets: y)
             }
-            let testAccuracy = evaluate(model, test)
-            print(String(format: "epoch %2d  loss %.4f  train acc %.2f%%  test acc %.2f%%  (%.2f s)", epoch,
-                         lossSum / Double(train.count), 100 * Double(correct) / Double(train.count),
-                         100 * testAccuracy, Date().timeIntervalSince(start)))
+            let tested = evaluate(model, test, classes: data.classCount)
+            print(String(format: "epoch %2d  loss %.4f  train acc %.2f%%  test acc %.2f%%  test macro-F1 %.3f  (%.2f s)", epoch,
+                         lossSum / Double(train.count), 100 * seen.accuracy, 100 * tested.accuracy, tested.macroF1,
+                         Date().timeIntervalSince(start)))
         }
     }
 
-    private func evaluate(_ model: MLP, _ data: LabelledData) -> Double {
+    private func evaluate(_ model: MLP, _ data: LabelledData, classes: Int) -> ConfusionMatrix {
         withNoGrad {
-            var correct = 0
+            var matrix = ConfusionMatrix(classes: classes)
             for lo in stride(from: 0, to: data.count, by: 512) {
                 let (x, y) = data.batch(Array(lo..<min(lo + 512, data.count))[...])
-                correct += zip(model(x).argmax(axis: 1).values, y).filter { $0 == $1 }.count
+                matrix.add(logits: model(x), targets: y)
             }
-            return Double(correct) / Double(data.count)
+            return matrix
         }
     }
 }
