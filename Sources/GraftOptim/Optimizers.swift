@@ -172,53 +172,65 @@ func lerp(_ a: Float, _ b: Float, _ w: Float) -> Float {
     abs(w) < 0.5 ? a + w * (b - a) : b - (b - a) * (1 - w)
 }
 
-/// Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay, as `torch.optim.SGD`.
-public final class SGD: Optimizer {
+/// The shared body of Graft's optimizers: validated groups, per-parameter state and the step count; each
+/// optimizer supplies its option checks and its update.
+public class CoreOptimizer: Optimizer {
     var core: OptimizerCore
+    private let update: (inout OptimizerCore) -> Void
+
+    init(_ groups: [ParameterGroup], check: @escaping (GroupOptions, String) throws -> Void,
+         update: @escaping (inout OptimizerCore) -> Void) throws {
+        core = try OptimizerCore(groups, check: check)
+        self.update = update
+    }
+
     public var groups: [ParameterGroup] {
         get { core.groups }
         set { let old = core.groups; core.groups = newValue; core.revalidate(after: old) }
     }
-    /// Per-parameter state by parameter name: `momentum_buffer` once a group with momentum has stepped it.
+    /// Per-parameter state by parameter name and PyTorch's slot names (`momentum_buffer`, `exp_avg`, …).
     public var state: [String: [String: Tensor]] { core.state }
     /// Number of `step()` calls.
     public var stepCount: Int { core.stepCount }
 
+    /// All state as (`parameter.slot`, tensor) in checkpoint order.
+    public func namedState() -> [(String, Tensor)] { core.namedState() }
+
+    public func step() { update(&core) }
+}
+
+/// Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay, as `torch.optim.SGD`.
+public final class SGD: CoreOptimizer {
     public init(groups: [ParameterGroup]) throws {
-        core = try OptimizerCore(groups) { o, group in
+        try super.init(groups, check: { o, group in
             try checkMomentum(o, group)
             if o.nesterov && (o.momentum <= 0 || o.dampening != 0) {
                 throw invalid(group, "nesterov", "true (momentum \(o.momentum), dampening \(o.dampening))",
                               "Nesterov momentum requires momentum > 0 and dampening 0")
             }
-        }
-    }
-
-    /// All state as (`parameter.slot`, tensor) in checkpoint order.
-    public func namedState() -> [(String, Tensor)] { core.namedState() }
-
-    public func step() {
-        core.step { c, name, param, grad, o in
-            let p = param.pointer, g = grad.pointer
-            let lr = o.learningRate, wd = o.weightDecay, mu = o.momentum
-            guard mu != 0 else {
+        }, update: { core in
+            core.step { c, name, param, grad, o in
+                let p = param.pointer, g = grad.pointer
+                let lr = o.learningRate, wd = o.weightDecay, mu = o.momentum
+                guard mu != 0 else {
+                    parallelChunks(param.count, grain: optimizerGrain) { r in
+                        for i in r { p[i] -= lr * (g[i] + wd * p[i]) }
+                    }
+                    return
+                }
+                // The first step's buffer is the gradient itself, not a damped blend with zero (PyTorch's rule).
+                let (bufTensor, fresh) = c.slot(name, "momentum_buffer", like: param, zeroed: false)
+                let buf = bufTensor.pointer, nesterov = o.nesterov, keep = Float(1 - decimalValue(o.dampening))
                 parallelChunks(param.count, grain: optimizerGrain) { r in
-                    for i in r { p[i] -= lr * (g[i] + wd * p[i]) }
-                }
-                return
-            }
-            // The first step's buffer is the gradient itself, not a damped blend with zero (PyTorch's rule).
-            let (bufTensor, fresh) = c.slot(name, "momentum_buffer", like: param, zeroed: false)
-            let buf = bufTensor.pointer, nesterov = o.nesterov, keep = Float(1 - decimalValue(o.dampening))
-            parallelChunks(param.count, grain: optimizerGrain) { r in
-                for i in r {
-                    let d = g[i] + wd * p[i]
-                    let b = fresh ? d : buf[i] * mu + keep * d
-                    buf[i] = b
-                    p[i] -= lr * (nesterov ? d + mu * b : b)
+                    for i in r {
+                        let d = g[i] + wd * p[i]
+                        let b = fresh ? d : buf[i] * mu + keep * d
+                        buf[i] = b
+                        p[i] -= lr * (nesterov ? d + mu * b : b)
+                    }
                 }
             }
-        }
+        })
     }
 }
 
@@ -260,109 +272,66 @@ private func adamStep(_ core: inout OptimizerCore, amsgrad: Bool, decoupled: Boo
 }
 
 /// Adam with bias correction, L2 weight decay added to the gradient and optional AMSGrad, as `torch.optim.Adam`.
-public final class Adam: Optimizer {
-    var core: OptimizerCore
+public final class Adam: CoreOptimizer {
     public let amsgrad: Bool
-    public var groups: [ParameterGroup] {
-        get { core.groups }
-        set { let old = core.groups; core.groups = newValue; core.revalidate(after: old) }
-    }
-    /// Per-parameter state by parameter name: `step`, `exp_avg`, `exp_avg_sq` (and `max_exp_avg_sq` with AMSGrad).
-    public var state: [String: [String: Tensor]] { core.state }
-    /// Number of `step()` calls.
-    public var stepCount: Int { core.stepCount }
 
     public init(groups: [ParameterGroup], amsgrad: Bool = false) throws {
         self.amsgrad = amsgrad
-        core = try OptimizerCore(groups, check: checkAdam)
+        try super.init(groups, check: checkAdam) { adamStep(&$0, amsgrad: amsgrad, decoupled: false) }
     }
-
-    /// All state as (`parameter.slot`, tensor) in checkpoint order.
-    public func namedState() -> [(String, Tensor)] { core.namedState() }
-
-    public func step() { adamStep(&core, amsgrad: amsgrad, decoupled: false) }
 }
 
 /// Adam with decoupled weight decay (p ← p·(1 − lr·wd) before the Adam update), as `torch.optim.AdamW`.
-public final class AdamW: Optimizer {
-    var core: OptimizerCore
+public final class AdamW: CoreOptimizer {
     public let amsgrad: Bool
-    public var groups: [ParameterGroup] {
-        get { core.groups }
-        set { let old = core.groups; core.groups = newValue; core.revalidate(after: old) }
-    }
-    /// Per-parameter state by parameter name: `step`, `exp_avg`, `exp_avg_sq` (and `max_exp_avg_sq` with AMSGrad).
-    public var state: [String: [String: Tensor]] { core.state }
-    /// Number of `step()` calls.
-    public var stepCount: Int { core.stepCount }
 
     public init(groups: [ParameterGroup], amsgrad: Bool = false) throws {
         self.amsgrad = amsgrad
-        core = try OptimizerCore(groups, check: checkAdam)
+        try super.init(groups, check: checkAdam) { adamStep(&$0, amsgrad: amsgrad, decoupled: true) }
     }
-
-    /// All state as (`parameter.slot`, tensor) in checkpoint order.
-    public func namedState() -> [(String, Tensor)] { core.namedState() }
-
-    public func step() { adamStep(&core, amsgrad: amsgrad, decoupled: true) }
 }
 
 /// RMSprop with optional centering, momentum and L2 weight decay, as `torch.optim.RMSprop`.
-public final class RMSprop: Optimizer {
-    var core: OptimizerCore
-    public var groups: [ParameterGroup] {
-        get { core.groups }
-        set { let old = core.groups; core.groups = newValue; core.revalidate(after: old) }
-    }
-    /// Per-parameter state by parameter name: `step`, `square_avg`, `grad_avg` (centered), `momentum_buffer`.
-    public var state: [String: [String: Tensor]] { core.state }
-    /// Number of `step()` calls.
-    public var stepCount: Int { core.stepCount }
-
+public final class RMSprop: CoreOptimizer {
     public init(groups: [ParameterGroup]) throws {
-        core = try OptimizerCore(groups) { o, group in
+        try super.init(groups, check: { o, group in
             try checkMomentum(o, group)
             try checkEps(o, group)
             if !(o.alpha >= 0 && o.alpha <= 1) { throw invalid(group, "alpha", o.alpha, "must be in [0, 1]") }
-        }
-    }
-
-    /// All state as (`parameter.slot`, tensor) in checkpoint order.
-    public func namedState() -> [(String, Tensor)] { core.namedState() }
-
-    public func step() {
-        core.step { c, name, param, grad, o in
-            _ = c.advanceStep(name)
-            let sq = c.slot(name, "square_avg", like: param).0.pointer
-            let centered = o.centered, mu = o.momentum
-            let avgG = centered ? c.slot(name, "grad_avg", like: param).0.pointer : sq
-            // PyTorch starts the RMSprop momentum buffer at zero (unlike SGD's).
-            let buf = mu > 0 ? c.slot(name, "momentum_buffer", like: param).0.pointer : sq
-            let alpha = o.alpha, w = Float(1 - decimalValue(alpha)), wd = o.weightDecay, eps = o.eps
-            let lr = o.learningRate
-            let p = param.pointer, g = grad.pointer
-            parallelChunks(param.count, grain: optimizerGrain) { r in
-                for i in r {
-                    let d = g[i] + wd * p[i]
-                    let s = sq[i] * alpha + w * (d * d)
-                    sq[i] = s
-                    let denom: Float
-                    if centered {
-                        let a = lerp(avgG[i], d, w)
-                        avgG[i] = a
-                        denom = (s - a * a).squareRoot() + eps
-                    } else {
-                        denom = s.squareRoot() + eps
-                    }
-                    if mu > 0 {
-                        let b = buf[i] * mu + d / denom
-                        buf[i] = b
-                        p[i] -= lr * b
-                    } else {
-                        p[i] -= lr * (d / denom)
+        }, update: { core in
+            core.step { c, name, param, grad, o in
+                _ = c.advanceStep(name)
+                let sq = c.slot(name, "square_avg", like: param).0.pointer
+                let centered = o.centered, mu = o.momentum
+                let avgG = centered ? c.slot(name, "grad_avg", like: param).0.pointer : sq
+                // PyTorch starts the RMSprop momentum buffer at zero (unlike SGD's).
+                let buf = mu > 0 ? c.slot(name, "momentum_buffer", like: param).0.pointer : sq
+                let alpha = o.alpha, w = Float(1 - decimalValue(alpha)), wd = o.weightDecay, eps = o.eps
+                let lr = o.learningRate
+                let p = param.pointer, g = grad.pointer
+                parallelChunks(param.count, grain: optimizerGrain) { r in
+                    for i in r {
+                        let d = g[i] + wd * p[i]
+                        let s = sq[i] * alpha + w * (d * d)
+                        sq[i] = s
+                        let denom: Float
+                        if centered {
+                            let a = lerp(avgG[i], d, w)
+                            avgG[i] = a
+                            denom = (s - a * a).squareRoot() + eps
+                        } else {
+                            denom = s.squareRoot() + eps
+                        }
+                        if mu > 0 {
+                            let b = buf[i] * mu + d / denom
+                            buf[i] = b
+                            p[i] -= lr * b
+                        } else {
+                            p[i] -= lr * (d / denom)
+                        }
                     }
                 }
             }
-        }
+        })
     }
 }
