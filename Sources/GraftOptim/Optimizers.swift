@@ -25,9 +25,12 @@ public enum OptimizerError: Error, CustomStringConvertible, Equatable {
     case duplicateParameter(name: String, firstGroup: String, secondGroup: String)
     case emptyGroup(group: String)
     case noGroups
+    case unknownOptimizer(String)
 
     public var description: String {
         switch self {
+        case let .unknownOptimizer(name):
+            "unknown optimizer '\(name)' (known: \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")))"
         case let .invalidOption(group, option, value, requirement):
             "parameter group '\(group)': \(option) = \(value) is invalid (\(requirement))"
         case let .duplicateParameter(name, first, second):
@@ -333,5 +336,26 @@ public final class RMSprop: CoreOptimizer {
                 }
             }
         })
+    }
+}
+
+/// The optimizers by the names recipes and the command line use.
+public enum OptimizerKind: String, CaseIterable, Sendable {
+    case sgd, adam, adamw, rmsprop
+
+    /// The kind named `name` (case-insensitive); an unknown name is an error listing the known ones.
+    public init(named name: String) throws {
+        guard let kind = OptimizerKind(rawValue: name.lowercased()) else { throw OptimizerError.unknownOptimizer(name) }
+        self = kind
+    }
+
+    /// A new optimizer of this kind over `groups`.
+    public func make(_ groups: [ParameterGroup]) throws -> any Optimizer {
+        switch self {
+        case .sgd: try SGD(groups: groups)
+        case .adam: try Adam(groups: groups)
+        case .adamw: try AdamW(groups: groups)
+        case .rmsprop: try RMSprop(groups: groups)
+        }
     }
 }

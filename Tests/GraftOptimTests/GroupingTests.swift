@@ -100,3 +100,15 @@ import GraftNN
         #expect(m.conv1.weight.requiresGrad)
     }
 }
+
+@Suite struct OptimizerByName {
+    @Test func knownNamesAndAClearErrorForOthers() throws {
+        var rng = RandomGenerator(seed: 1)
+        let m = SmallCNN(using: &rng)
+        let groups = [ParameterGroup(name: "all", parameters: m.namedParameters(), options: GroupOptions(learningRate: 0.1))]
+        #expect(try OptimizerKind(named: "AdamW").make(groups) is AdamW)
+        #expect(try OptimizerKind(named: "sgd").make(groups) is SGD)
+        #expect(throws: OptimizerError.unknownOptimizer("adamx")) { try OptimizerKind(named: "adamx") }
+        #expect(OptimizerError.unknownOptimizer("adamx").description == "unknown optimizer 'adamx' (known: sgd, adam, adamw, rmsprop)")
+    }
+}
