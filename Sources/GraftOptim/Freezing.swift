@@ -8,10 +8,9 @@ extension Module {
     /// changed; a pattern that matches nothing is an error naming it.
     @discardableResult
     public func setFrozen(_ frozen: Bool, matching pattern: String) throws -> [String] {
-        let escaped = NSRegularExpression.escapedPattern(for: pattern)
-            .replacingOccurrences(of: "\\*", with: ".*").replacingOccurrences(of: "\\?", with: ".")
-        let re = try NSRegularExpression(pattern: "^\(escaped)$")
-        let hits = namedParameters().filter { re.firstMatch(in: $0.0, range: NSRange($0.0.startIndex..., in: $0.0)) != nil }
+        let all = namedParameters()
+        let chosen = Set(names(all.map(\.0), matching: globRegex(pattern)) ?? [])
+        let hits = all.filter { chosen.contains($0.0) }
         guard !hits.isEmpty else { throw GroupingError.matchesNothing(group: frozen ? "freeze" : "unfreeze", selector: "glob '\(pattern)'") }
         for (_, p) in hits { p.requiresGrad = !frozen }
         return hits.map(\.0)

@@ -98,9 +98,7 @@ private func select(_ spec: GroupSpec, all: [(String, Tensor)], blocks: [(String
                     pathOf: [ObjectIdentifier: String], taken: [String: String]) throws -> [String] {
     switch spec.selector {
     case let .glob(pattern):
-        let escaped = NSRegularExpression.escapedPattern(for: pattern)
-            .replacingOccurrences(of: "\\*", with: ".*").replacingOccurrences(of: "\\?", with: ".")
-        return try matching("^\(escaped)$", spec, all)
+        return try matching(globRegex(pattern), spec, all)
     case let .regex(pattern):
         return try matching("^(?:\(pattern))$", spec, all)
     case let .topBlocks(k):
@@ -126,10 +124,23 @@ private func select(_ spec: GroupSpec, all: [(String, Tensor)], blocks: [(String
 }
 
 private func matching(_ pattern: String, _ spec: GroupSpec, _ all: [(String, Tensor)]) throws -> [String] {
-    guard let re = try? NSRegularExpression(pattern: pattern) else {
+    guard let names = names(all.map(\.0), matching: pattern) else {
         throw GroupingError.badPattern(group: spec.name, pattern: pattern)
     }
-    return all.map(\.0).filter { re.firstMatch(in: $0, range: NSRange($0.startIndex..., in: $0)) != nil }
+    return names
+}
+
+/// The anchored regular expression of a glob over dotted names: `*` any run of characters, `?` one.
+func globRegex(_ glob: String) -> String {
+    let escaped = NSRegularExpression.escapedPattern(for: glob)
+        .replacingOccurrences(of: "\\*", with: ".*").replacingOccurrences(of: "\\?", with: ".")
+    return "^\(escaped)$"
+}
+
+/// The names that `regex` matches, in order; nil when it is not a valid regular expression.
+func names(_ names: [String], matching regex: String) -> [String]? {
+    guard let re = try? NSRegularExpression(pattern: regex) else { return nil }
+    return names.filter { re.firstMatch(in: $0, range: NSRange($0.startIndex..., in: $0)) != nil }
 }
 
 /// Hugging Face's split: biases and normalisation weights (one-dimensional parameters) train without weight
