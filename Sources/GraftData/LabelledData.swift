@@ -7,6 +7,10 @@ public struct DataError: Error, CustomStringConvertible {
     public let line: Int?
     public let problem: String
 
+    public init(file: String, line: Int?, problem: String) {
+        (self.file, self.line, self.problem) = (file, line, problem)
+    }
+
     public var description: String { "\(file)\(line.map { ":\($0)" } ?? ""): \(problem)" }
 }
 
@@ -70,18 +74,17 @@ public struct LabelledData: Sendable {
         return LabelledData(features: f, labels: indices.map { labels[$0] }, featureCount: featureCount)
     }
 
-    /// A seeded split into training and held-out rows, stratified by class so both keep the class balance.
+    /// A seeded split into training and held-out rows, stratified by class so both keep the class balance
+    /// (see the free function `stratifiedSplit(labels:heldOut:seed:)`).
     public func stratifiedSplit(heldOut fraction: Double, seed: UInt64) -> (train: LabelledData, test: LabelledData) {
-        var rng = RandomGenerator(seed: seed)
-        var train: [Int] = [], test: [Int] = []
-        for c in 0..<classCount {
-            var rows = labels.indices.filter { labels[$0] == c }
-            rows.shuffle(using: &rng)
-            let cut = Int((Double(rows.count) * fraction).rounded())
-            test += rows[..<cut]
-            train += rows[cut...]
-        }
-        return (subset(train.sorted()), subset(test.sorted()))
+        let (train, heldOut) = stratifiedSplit(heldOut: [fraction], seed: seed)
+        return (train, heldOut[0])
+    }
+
+    /// A seeded stratified split into training rows and one held-out part per fraction (e.g. validation, test).
+    public func stratifiedSplit(heldOut fractions: [Double], seed: UInt64) -> (train: LabelledData, heldOut: [LabelledData]) {
+        let (train, heldOut) = GraftData.stratifiedSplit(labels: labels, heldOut: fractions, seed: seed)
+        return (subset(train), heldOut.map(subset))
     }
 
     /// Rows `indices` as a [n, features] tensor and their labels.
