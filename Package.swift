@@ -28,11 +28,12 @@ let package = Package(
         .target(name: "GraftNN", dependencies: ["GraftCore"], swiftSettings: kernelFlags),
         .target(name: "GraftIO", dependencies: ["GraftCore"], swiftSettings: kernelFlags),
         .target(name: "GraftOptim", dependencies: ["GraftNN"], swiftSettings: kernelFlags),
-        .target(name: "GraftTrain", dependencies: ["GraftOptim", "GraftNN", "GraftCore"], swiftSettings: kernelFlags),
+        .target(name: "GraftTrain", dependencies: ["GraftOptim", "GraftNN", "GraftIO", "GraftCore"], swiftSettings: kernelFlags),
         .target(name: "GraftDistributed", dependencies: ["CMPI", "GraftCore"]),
+        .target(name: "GraftRecipe", dependencies: ["GraftTrain", "GraftData", "GraftIO", "GraftOptim", "GraftNN", "GraftCore"]),
         .target(name: "GraftData", dependencies: ["GraftCore", "CJPEG"], swiftSettings: kernelFlags),
         .executableTarget(name: "graft", dependencies: [
-            "CBLAS", "GraftCore", "GraftNN", "GraftIO", "GraftData", "GraftOptim", "GraftTrain", "GraftDistributed",
+            "CBLAS", "GraftCore", "GraftNN", "GraftIO", "GraftData", "GraftOptim", "GraftTrain", "GraftRecipe", "GraftDistributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: kernelFlags),
         .executableTarget(name: "graft-rank-tests", dependencies: ["GraftCore", "GraftDistributed"],
@@ -46,5 +47,6 @@ let package = Package(
         .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain"]),
         .testTarget(name: "GraftIOTests", dependencies: ["GraftIO"], exclude: ["Fixtures"]),
         .testTarget(name: "GraftDataTests", dependencies: ["GraftData"], exclude: ["Fixtures"]),
+        .testTarget(name: "GraftRecipeTests", dependencies: ["GraftRecipe"]),
     ]
 )

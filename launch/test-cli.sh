@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Checks the `graft` command line end to end: a release build, `graft inspect` on a file PyTorch wrote, and clear
-# errors with a non-zero exit for a bad file and a bad option. Prints "N passed, M failed" and fails on any failure.
+# Checks the `graft` command line end to end: a release build, `graft inspect` on a file PyTorch wrote, short
+# `graft train` runs of the shipped recipes (assets from launch/assets.sh), and clear errors with a non-zero exit for
+# bad files, recipes and options. Prints "N passed, M failed" and fails on any failure.
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,9 +34,27 @@ check "inspect totals" 0 "15 tensors, 99 parameters" -- "$BIN" inspect "$fixture
 printf 'abc' >"$WORK/short.safetensors"
 check "inspect names a truncated file" 1 "$WORK/short.safetensors" -- "$BIN" inspect "$WORK/short.safetensors"
 check "inspect names a missing file" 1 "$WORK/none.safetensors" -- "$BIN" inspect "$WORK/none.safetensors"
-check "mlp rejects a bad option" 64 "--epochs and --batch-size must be positive" -- "$BIN" mlp --csv x.csv --epochs 0
+
+# graft train: a small real run, then the ways a recipe or its data can be wrong.
+runs=$WORK/runs
+check "train runs a recipe" 0 "test (weights of epoch 1)" -- \
+    "$BIN" train recipes/mnist-mlp.yaml --set training.epochs=1 --output "$runs/mnist"
+check "train keeps an earlier run" 1 "choose another output or pass --overwrite" -- \
+    "$BIN" train recipes/mnist-mlp.yaml --set training.epochs=1 --output "$runs/mnist"
+check "train overwrites when asked" 0 "wrote $runs/mnist/best" -- \
+    "$BIN" train recipes/mnist-mlp.yaml --set training.epochs=1 --output "$runs/mnist" --overwrite
+check "train caches MiniLM features for BBC News" 0 "strategy: feature extraction" -- \
+    "$BIN" train recipes/bbc-minilm.yaml --set data.limit-per-class=12 --set data.max-tokens=32 \
+    --set training.epochs=2 --output "$runs/bbc"
+check "train names an unknown field and its line" 1 "recipes/mnist-mlp.yaml: training.epoch: unknown field (from --set)" -- \
+    "$BIN" train recipes/mnist-mlp.yaml --set training.epoch=3 --output "$runs/x"
+check "train names a missing recipe" 1 "$WORK/none.yaml" -- "$BIN" train "$WORK/none.yaml"
 printf '1,2,3\n4,5\n' >"$WORK/ragged.csv"
-check "mlp names the bad CSV line" 1 "$WORK/ragged.csv:2" -- "$BIN" mlp --csv "$WORK/ragged.csv"
+check "train names the bad CSV line" 1 "$WORK/ragged.csv:2" -- \
+    "$BIN" train recipes/mnist-mlp.yaml --set "data.path=$WORK/ragged.csv" --output "$runs/ragged"
+check "train names a misspelt field and its line" 1 "$WORK/bad.yaml:19: trainig: unknown field" -- \
+    bash -c "sed 's/^training:/trainig:/' recipes/mnist-mlp.yaml >'$WORK/bad.yaml'; '$BIN' train '$WORK/bad.yaml'"
+check "train rejects a bad option" 64 "--threads must be ≥ 1" -- "$BIN" train recipes/mnist-mlp.yaml --threads 0
 
 rm -rf "$WORK"
 echo "$passed passed, $failed failed"

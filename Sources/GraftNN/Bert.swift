@@ -133,32 +133,57 @@ public final class BertModel: Module {
         pooler(hidden.slice(axis: 1, 0..<1).squeezed(1)).tanh()
     }
 
-    /// Sentence embeddings as sentence-transformers computes them: the mask-weighted mean of the last hidden
-    /// states, L2-normalised.
-    public static func meanPooledEmbedding(_ hidden: Tensor, mask: Tensor) -> Tensor {
+    /// The mask-weighted mean of the last hidden states [B, H]; `mask` [B, S] is 1 for tokens, 0 for padding.
+    public static func meanPooled(_ hidden: Tensor, mask: Tensor) -> Tensor {
         let m = mask.unsqueezed(-1)
-        let mean = (hidden * m).sum(axes: [1]) / m.sum(axes: [1]).clamp(min: 1e-9)
+        return (hidden * m).sum(axes: [1]) / m.sum(axes: [1]).clamp(min: 1e-9)
+    }
+
+    /// Sentence embeddings as sentence-transformers computes them: `meanPooled`, L2-normalised.
+    public static func meanPooledEmbedding(_ hidden: Tensor, mask: Tensor) -> Tensor {
+        let mean = meanPooled(hidden, mask: mask)
         return mean / (mean * mean).sum(axes: [1], keepDims: true).sqrt().clamp(min: 1e-12)
     }
 }
 
-/// BERT with a classification head on the pooled output, as `BertForSequenceClassification` (`bert.*`,
-/// `classifier.*`).
-public final class BertClassifier: Module {
+/// How a classifier turns BERT's hidden states into one vector per sequence.
+public enum BertPooling: String, Sendable, CaseIterable {
+    /// BERT's pooler: tanh(dense(first token)), as `BertForSequenceClassification`.
+    case cls
+    /// The mask-weighted mean of the last hidden states, as sentence-transformers models are trained to be read.
+    case mean
+    /// That mean, L2-normalised: a sentence-transformers embedding.
+    case normalizedMean = "normalized-mean"
+}
+
+/// BERT with a classification head, as `BertForSequenceClassification` (`bert.*`, `classifier.*`), pooling by
+/// BERT's pooler or by the mean of the hidden states.
+///
+/// As a `BlockClassifier` it takes token ids as a float tensor [B, S] (exact up to 2²⁴) and masks the positions
+/// holding `padId`: what `WordPieceTokenizer` padding produces, so a batch needs no separate mask.
+public final class BertClassifier: Module, BlockClassifier {
     public let bert: BertModel
     public let dropout: Dropout
     public private(set) var classifier: Linear
+    public let pooling: BertPooling
+    public let padId: Int
 
-    public init(_ bert: BertModel, classes: Int, using rng: inout RandomGenerator) {
+    public init(_ bert: BertModel, classes: Int, pooling: BertPooling = .cls, padId: Int = 0,
+                using rng: inout RandomGenerator) {
         self.bert = bert
         dropout = Dropout(bert.config.hiddenDropout, seed: rng.next())
         classifier = Linear(bert.config.hidden, classes, using: &rng)
+        (self.pooling, self.padId) = (pooling, padId)
     }
 
     override public var children: [(String, Module)] { [("bert", bert), ("dropout", dropout), ("classifier", classifier)] }
 
-    /// The encoder's blocks under `bert.`, then the head.
-    public var blocks: [(String, Module)] { bert.blocks.map { ("bert.\($0.0)", $0.1) } + [("classifier", classifier)] }
+    /// The encoder's blocks under `bert.`, then the head. Pooling by mean leaves the pooler out: it is not used.
+    public var blocks: [(String, Module)] {
+        bert.blocks.filter { pooling == .cls || $0.0 != "pooler" }.map { ("bert.\($0.0)", $0.1) } + [("classifier", classifier)]
+    }
+
+    public var featureCount: Int { bert.config.hidden }
 
     override public func replaceChild(named name: String, with module: Module) throws {
         guard name == "classifier" else { return try super.replaceChild(named: name, with: module) }
@@ -173,8 +198,42 @@ public final class BertClassifier: Module {
         classifier = Linear(bert.config.hidden, classes, using: &rng)
     }
 
+    /// The pooled vector [B, H] for token ids [B, S].
+    public func features(_ ids: Indices, typeIds: Indices? = nil, mask: Tensor? = nil) -> Tensor {
+        let hidden = bert(ids, typeIds: typeIds, mask: mask)
+        switch pooling {
+        case .cls: return bert.pooled(hidden)
+        case .mean: return BertModel.meanPooled(hidden, mask: mask ?? Tensor.ones(ids.shape))
+        case .normalizedMean: return BertModel.meanPooledEmbedding(hidden, mask: mask ?? Tensor.ones(ids.shape))
+        }
+    }
+
     /// Class logits [B, classes].
     public func callAsFunction(_ ids: Indices, typeIds: Indices? = nil, mask: Tensor? = nil) -> Tensor {
-        classifier(dropout(bert.pooled(bert(ids, typeIds: typeIds, mask: mask))))
+        head(features(ids, typeIds: typeIds, mask: mask))
+    }
+
+    /// The pooled vector for token ids held as floats [B, S], padding masked.
+    public func features(_ tokens: Tensor) -> Tensor {
+        let (ids, mask) = tokenInputs(tokens)
+        return features(ids, mask: mask)
+    }
+
+    public func head(_ features: Tensor) -> Tensor { classifier(dropout(features)) }
+
+    /// Class logits for token ids held as floats [B, S], padding masked.
+    public func callAsFunction(_ tokens: Tensor) -> Tensor { head(features(tokens)) }
+
+    /// Ids and the padding mask from token ids held as floats.
+    private func tokenInputs(_ tokens: Tensor) -> (Indices, Tensor) {
+        require(tokens.rank == 2, "BertClassifier: token ids must be [batch, sequence], got \(tokens.shape)")
+        let values = tokens.scalars
+        let ids = values.map { v in
+            let id = Int(v)
+            require(Float(id) == v && id >= 0 && id < bert.config.vocabularySize,
+                    "BertClassifier: \(v) is not a token id of a \(bert.config.vocabularySize)-word vocabulary")
+            return id
+        }
+        return (Indices(ids, shape: tokens.shape), Tensor(ids.map { $0 == padId ? 0 : 1 }, shape: tokens.shape))
     }
 }

@@ -95,7 +95,10 @@ public final class EfficientNetLite: Module, BlockClassifier {
     }
 
     /// Logits [N, classes]; dropout acts in training mode only.
-    public func callAsFunction(_ x: Tensor) -> Tensor { fc(dropout(features(x))) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { head(features(x)) }
+
+    /// Dropout (training mode only), then the classifier.
+    public func head(_ features: Tensor) -> Tensor { fc(dropout(features)) }
 
     public func replaceHead(classes: Int, using rng: inout RandomGenerator) {
         fc = Linear(featureCount, classes, using: &rng)

@@ -13,6 +13,18 @@ public protocol BlockClassifier: UnaryLayer {
     func features(_ x: Tensor) -> Tensor
     /// Installs a freshly initialised head with `classes` outputs.
     func replaceHead(classes: Int, using rng: inout RandomGenerator)
+    /// The logits from body features: `model(x) == head(features(x))`, including any dropout between the two.
+    func head(_ features: Tensor) -> Tensor
+}
+
+extension BlockClassifier {
+    /// The last block applied to the features, for heads that are a single one-input layer.
+    public func head(_ features: Tensor) -> Tensor {
+        guard let head = blocks.last?.1 as? any UnaryLayer else {
+            fatalError("\(type(of: self)): the last block is not a one-input layer; implement head(_:)")
+        }
+        return head(features)
+    }
 }
 
 /// A multilayer perceptron, Linear layers with ReLU between them; keys `layers.0.weight`, `layers.2.weight`, …

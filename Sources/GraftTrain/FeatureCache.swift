@@ -77,12 +77,4 @@ public enum FeatureCache {
     public static func cache(_ data: Batches, through model: any BlockClassifier, chunkSize: Int = 256) -> Batches {
         data.replacingInputs(features(of: model, inputs: data.inputs, chunkSize: chunkSize))
     }
-
-    /// The head of `model` (its last block), which maps cached features to logits.
-    public static func head(of model: any BlockClassifier) -> any UnaryLayer {
-        guard let head = model.blocks.last?.1 as? any UnaryLayer else {
-            fatalError("FeatureCache: the last block of \(type(of: model)) is not a one-input layer")
-        }
-        return head
-    }
 }

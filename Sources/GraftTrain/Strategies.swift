@@ -31,8 +31,9 @@ public enum FineTuningStrategy: Sendable, Equatable, CustomStringConvertible {
     case fullFineTuning(lr: Float, lowestRate: Float? = nil)
     /// The top blocks train at `lr`; the rest stay frozen.
     case partial(BlockDepth, lr: Float)
-    /// The head alone for `headEpochs` epochs at `headLR`, then the top `thenTopBlocks` blocks at `lr2`.
-    case twoStage(headEpochs: Int, headLR: Float, thenTopBlocks: Int, lr2: Float)
+    /// The head alone for `headEpochs` epochs at `headLR`, then the top `thenTopBlocks` blocks at `lr2`; with
+    /// `cachedHead`, the first stage trains on body features computed once.
+    case twoStage(headEpochs: Int, headLR: Float, thenTopBlocks: Int, lr2: Float, cachedHead: Bool = true)
     /// ULMFiT's gradual unfreezing: the head first, then one more block from the top every `every` epochs;
     /// with `lowestRate`, discriminative rates from `lowestRate` (first block) to `lr` (head).
     case gradualUnfreezing(every: Int, lr: Float, lowestRate: Float? = nil)
@@ -43,7 +44,8 @@ public enum FineTuningStrategy: Sendable, Equatable, CustomStringConvertible {
         case let .fullFineTuning(lr, lowest):
             "full fine-tuning (lr \(lr)\(lowest.map { ", discriminative from \($0)" } ?? ""))"
         case let .partial(depth, lr): "partial fine-tuning (\(depth), lr \(lr))"
-        case let .twoStage(e, headLR, k, lr2): "two-stage (head for \(e) epochs at lr \(headLR), then top \(k) blocks at lr \(lr2))"
+        case let .twoStage(e, headLR, k, lr2, cached):
+            "two-stage (head for \(e) epochs at lr \(headLR)\(cached ? " on cached features" : ""), then top \(k) blocks at lr \(lr2))"
         case let .gradualUnfreezing(every, lr, lowest):
             "gradual unfreezing (one block every \(every) epochs, lr \(lr)\(lowest.map { ", discriminative from \($0)" } ?? ""))"
         }
@@ -55,7 +57,7 @@ public enum FineTuningStrategy: Sendable, Equatable, CustomStringConvertible {
         case .featureExtraction: 1
         case .fullFineTuning: total
         case let .partial(depth, _): depth.count(of: total)
-        case let .twoStage(headEpochs, _, k, _): epoch < headEpochs ? 1 : BlockDepth.topBlocks(k).count(of: total)
+        case let .twoStage(headEpochs, _, k, _, _): epoch < headEpochs ? 1 : BlockDepth.topBlocks(k).count(of: total)
         case let .gradualUnfreezing(every, _, _): min(total, 1 + epoch / max(every, 1))
         }
     }
@@ -64,9 +66,19 @@ public enum FineTuningStrategy: Sendable, Equatable, CustomStringConvertible {
     public func learningRates(total: Int, epoch: Int) -> [Float] {
         switch self {
         case let .featureExtraction(lr, _), let .partial(_, lr): [Float](repeating: lr, count: total)
-        case let .twoStage(headEpochs, headLR, _, lr2): [Float](repeating: epoch < headEpochs ? headLR : lr2, count: total)
+        case let .twoStage(headEpochs, headLR, _, lr2, _): [Float](repeating: epoch < headEpochs ? headLR : lr2, count: total)
         case let .fullFineTuning(lr, lowest), let .gradualUnfreezing(_, lr, lowest):
             lowest.map { DiscriminativeRates.spread($0, lr, blocks: total) } ?? [Float](repeating: lr, count: total)
+        }
+    }
+
+    /// The strategy's stages: the epoch each ends at (nil: open-ended) and whether it trains on cached body
+    /// features. Two-stage's head stage ends at `headEpochs`; the other strategies are one stage.
+    public var stages: [(end: Int?, cached: Bool)] {
+        switch self {
+        case let .featureExtraction(_, cached): [(nil, cached)]
+        case let .twoStage(headEpochs, _, _, _, cached): [(headEpochs, cached), (nil, false)]
+        default: [(nil, false)]
         }
     }
 
@@ -102,13 +114,19 @@ public enum FineTuningStrategy: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Trains a `BlockClassifier` with a strategy: one optimizer group per block, frozen and rated per epoch by the
-/// strategy, on a `Trainer` (reached through `trainer` for hooks, evaluation and `restoreBest`).
+/// strategy, on a `Trainer` (reached through `trainer` for hooks, evaluation and `restoreBest`). Blocks the
+/// strategy freezes run in inference mode (dropout off, batch norm on running statistics), as a frozen body does in
+/// feature extraction; `Trainer.Configuration.trainFrozenBatchNorm` keeps their batch norm training.
 public final class FineTuner {
     public let model: any BlockClassifier
     public let strategy: FineTuningStrategy
     public let trainer: Trainer
-    /// Block labels, input first; optimizer group i holds block i.
+    /// Block labels, input first; optimizer group i holds block i (a last, always frozen group "unused" holds any
+    /// parameters outside every block, such as BERT's pooler under mean pooling).
     public let blockNames: [String]
+    /// Epochs of the strategy done so far: the position in its stages, which early stopping can advance past
+    /// the trainer's epoch count (a stopped first stage of two-stage skips to the second).
+    public private(set) var strategyEpoch = 0
 
     /// `makeOptimizer` receives one group per block (Adam by default); its group options beyond the learning rate
     /// come from `base`.
@@ -119,26 +137,30 @@ public final class FineTuner {
         require(!blocks.isEmpty, "FineTuner: \(type(of: model)) has no blocks")
         let rates = strategy.learningRates(total: blocks.count, epoch: 0)
         let trainable = strategy.trainableBlocks(total: blocks.count, epoch: 0)
-        let specs = blocks.enumerated().map { i, block in
+        var specs = blocks.enumerated().map { i, block in
             var options = base ?? GroupOptions(learningRate: rates[i])
             options.learningRate = rates[i]
             return GroupSpec(block.0, .blocks([block.0]), options: options, frozen: i < blocks.count - trainable)
         }
+        let inBlocks = Set(blocks.flatMap { $0.1.namedParameters().map { ObjectIdentifier($0.1) } })
+        if model.namedParameters().contains(where: { !inBlocks.contains(ObjectIdentifier($0.1)) }) {
+            specs.append(GroupSpec("unused", .rest, frozen: true))
+        }
         let groups = try makeGroups(model, blocks: blocks, specs: specs, base: base ?? GroupOptions(learningRate: rates[0]))
-        let optimizer = try makeOptimizer(groups)
-        let head = FeatureCache.head(of: model)
-        let cached: Bool = if case .featureExtraction(_, true) = strategy { true } else { false }
-        trainer = Trainer(model: model, forward: cached ? { head($0) } : { model($0) }, optimizer: optimizer,
+        trainer = Trainer(model: model, forward: { model($0) }, optimizer: try makeOptimizer(groups),
                           configuration: configuration)
         (self.model, self.strategy, blockNames) = (model, strategy, blocks.map(\.0))
-        trainer.onEpochStart.append { [unowned self] epoch in apply(epoch: epoch) }
+        trainer.onEpochStart.append { [unowned self] _ in apply(epoch: strategyEpoch) }
+        trainer.onEpochEnd.append { [unowned self] _ in strategyEpoch += 1; return .proceed }
     }
 
-    /// Sets each group's frozen flag and base rate for `epoch`; freezing flips `requiresGrad`, read at every step.
+    /// Sets each block's frozen flag, mode and base rate for `epoch` of the strategy; freezing flips
+    /// `requiresGrad`, read at every step.
     public func apply(epoch: Int) {
         let total = blockNames.count
         let trainable = strategy.trainableBlocks(total: total, epoch: epoch)
         let rates = strategy.learningRates(total: total, epoch: epoch)
+        let blocks = model.blocks
         for i in 0..<total {
             let frozen = i < total - trainable
             if trainer.optimizer.groups[i].frozen != frozen { trainer.optimizer.groups[i].frozen = frozen }
@@ -146,15 +168,40 @@ public final class FineTuner {
                 trainer.baseRates[i] = rates[i]
                 trainer.optimizer.groups[i].options.learningRate = rates[i]
             }
+            if frozen { blocks[i].1.eval() }
+        }
+        if trainer.configuration.trainFrozenBatchNorm {
+            for (_, m) in model.namedModules() where m is BatchNorm && model.isTraining { m.isTraining = true }
         }
     }
 
-    /// Trains on `train` (feature extraction with caching: on its body features, computed once here).
+    /// Trains `trainer.configuration.epochs` more epochs of the strategy, stage by stage; a cached stage trains
+    /// the head on body features computed once here (`FeatureCache`), the others the whole model. Early stopping
+    /// ends a stage: in two-stage's head stage the run moves on to the second stage, otherwise the call ends.
     @discardableResult
     public func fit(_ train: Batches, validation: Batches? = nil) -> [EpochReport] {
-        guard case .featureExtraction(_, true) = strategy else { return trainer.fit(train, validation: validation) }
-        apply(epoch: trainer.epochCount)
-        return trainer.fit(FeatureCache.cache(train, through: model),
-                           validation: validation.map { FeatureCache.cache($0, through: model) })
+        let epochs = trainer.configuration.epochs
+        defer { trainer.configuration.epochs = epochs }
+        let target = strategyEpoch + epochs
+        var reports: [EpochReport] = []
+        for (end, cached) in strategy.stages {
+            let stageEnd = min(end ?? target, target)
+            guard strategyEpoch < stageEnd else { continue }
+            trainer.configuration.epochs = stageEnd - strategyEpoch
+            if cached {
+                apply(epoch: strategyEpoch)
+                trainer.forward = { [model] in model.head($0) }
+                reports += trainer.fit(FeatureCache.cache(train, through: model),
+                                       validation: validation.map { FeatureCache.cache($0, through: model) })
+                trainer.forward = { [model] in model($0) }
+            } else {
+                reports += trainer.fit(train, validation: validation)
+            }
+            guard strategyEpoch < stageEnd else { continue }
+            // Stopped early: a stage with a fixed end hands over to the next one; an open-ended one ends the call.
+            guard let end, end < target else { break }
+            strategyEpoch = end
+        }
+        return reports
     }
 }

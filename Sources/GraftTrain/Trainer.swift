@@ -57,9 +57,10 @@ public struct EarlyStopping: Sendable {
     public private(set) var best: Double?
     public private(set) var epochsWithoutImprovement = 0
 
-    public init(patience: Int, minDelta: Double = 0, higherIsBetter: Bool) {
+    /// `best`: a value to beat from an earlier stage of the same run.
+    public init(patience: Int, minDelta: Double = 0, higherIsBetter: Bool, best: Double? = nil) {
         require(patience >= 0 && minDelta >= 0, "EarlyStopping: patience \(patience) and minDelta \(minDelta) must be ≥ 0")
-        (self.patience, self.minDelta, self.higherIsBetter) = (patience, minDelta, higherIsBetter)
+        (self.patience, self.minDelta, self.higherIsBetter, self.best) = (patience, minDelta, higherIsBetter, best)
     }
 
     /// Records `value`; returns whether it improved on the best and whether to stop now.
@@ -81,7 +82,8 @@ public struct EarlyStopping: Sendable {
 public final class Trainer {
     public struct Configuration: Sendable {
         public var epochs: Int
-        /// Micro-batches whose gradients add up to one optimizer step (each loss scaled by 1/k).
+        /// Micro-batches whose gradients add up to one optimizer step (each loss scaled by 1/k; by 1/r for a last
+        /// group of r < k micro-batches).
         public var accumulationSteps = 1
         /// Clip the global 2-norm of the gradients to this before each step.
         public var clipGradientNorm: Float?
@@ -99,7 +101,7 @@ public final class Trainer {
 
     public let model: Module
     /// Maps a batch of inputs to logits: the model itself, or only its head when training on cached features.
-    public let forward: (Tensor) -> Tensor
+    public var forward: (Tensor) -> Tensor
     public let optimizer: any Optimizer
     public var configuration: Configuration
     /// The training loss from logits and labels; cross-entropy by default.
@@ -110,6 +112,9 @@ public final class Trainer {
     public var onEpochStart: [(Int) -> Void] = []
     /// Called after each epoch; any `.stop` ends training after this epoch.
     public var onEpochEnd: [(EpochReport) -> EpochDecision] = []
+    /// Reduce-on-plateau, fed the monitored value after each epoch; its rate (started at 1) multiplies every
+    /// group's scheduled rate, so `minLR` is a fraction of each group's base.
+    public var plateau: ReduceOnPlateau?
     /// Agrees on a stop decision across ranks. Single process: the identity. Data-parallel: rank 0's value
     /// broadcast, so no rank leaves the collectives early.
     public var agree: (Bool) -> Bool = { $0 }
@@ -141,7 +146,12 @@ public final class Trainer {
         require(baseRates.count == optimizer.groups.count,
                 "Trainer: \(baseRates.count) base rates for \(optimizer.groups.count) optimizer groups")
         var stopping = configuration.patience.map {
-            EarlyStopping(patience: $0, minDelta: configuration.minDelta, higherIsBetter: configuration.monitor.higherIsBetter)
+            EarlyStopping(patience: $0, minDelta: configuration.minDelta, higherIsBetter: configuration.monitor.higherIsBetter,
+                          best: bestValue)
+        }
+        if let plateau {
+            require(plateau.mode == (configuration.monitor.higherIsBetter ? .max : .min),
+                    "Trainer: reduce-on-plateau mode \(plateau.mode) disagrees with the monitored value's direction")
         }
         var reports: [EpochReport] = []
         for _ in 0..<configuration.epochs {
@@ -164,6 +174,7 @@ public final class Trainer {
                     configuration.monitor.higherIsBetter ? report.monitored > $0 : report.monitored < $0
                 } ?? true
             }
+            if let plateau { plateau.step(metric: Float(report.monitored)) }
             if report.improved {
                 (bestValue, bestEpoch) = (report.monitored, epoch)
                 bestState = snapshot()
@@ -184,8 +195,10 @@ public final class Trainer {
         for (i, batch) in batches.enumerated() {
             let lossValue = loss(forward(batch.inputs), batch.labels)
             total += Double(lossValue.item)
-            // With every parameter frozen nothing is recorded, and there is nothing to step.
-            if lossValue.requiresGrad { (k == 1 ? lossValue : lossValue * (1 / Float(k))).backward() }
+            // Each micro-batch's loss is divided by the size of its group, so a step sees the group's mean loss even
+            // when the last group of an epoch is short. With every parameter frozen nothing is recorded.
+            let groupSize = min(k, batches.count - i / k * k)
+            if lossValue.requiresGrad { (groupSize == 1 ? lossValue : lossValue * (1 / Float(groupSize))).backward() }
             if (i + 1) % k == 0 || i == batches.count - 1 { step() }
         }
         return batches.isEmpty ? 0 : total / Double(batches.count)
@@ -195,9 +208,11 @@ public final class Trainer {
     private func step() {
         let trainable = optimizer.groups.filter { !$0.frozen }.flatMap { $0.parameters.map(\.1) }
         if let maxNorm = configuration.clipGradientNorm { clipGradientNorm(trainable, maxNorm: maxNorm) }
-        if let schedule = configuration.schedule {
+        if configuration.schedule != nil || plateau != nil {
+            let factor = plateau?.learningRate ?? 1
             for i in optimizer.groups.indices {
-                optimizer.groups[i].options.learningRate = schedule.learningRate(base: baseRates[i], step: stepCount)
+                let scheduled = configuration.schedule?.learningRate(base: baseRates[i], step: stepCount) ?? baseRates[i]
+                optimizer.groups[i].options.learningRate = scheduled * factor
             }
         }
         optimizer.step()

@@ -74,6 +74,31 @@ func expectClose(_ a: [Float], _ b: [Float], rtol: Float, atol: Float = 1e-5, so
         #expect(throws: ModuleError.self) { try model.replaceModule(at: "classifier", with: Linear(4, 3, using: &rng)) }
     }
 
+    @Test func tokenTensorInputMasksPaddingAndSplitsIntoFeaturesAndHead() throws {
+        var config = BertConfig()
+        (config.vocabularySize, config.hidden, config.layers, config.heads, config.intermediate) = (30, 8, 2, 2, 16)
+        for pooling in BertPooling.allCases {
+            var rng = RandomGenerator(seed: 5)
+            let model = BertClassifier(BertModel(config, using: &rng), classes: 3, pooling: pooling, using: &rng)
+            model.eval()
+            let ids = [7, 3, 9, 0, 0, 4, 5, 6, 2, 1]
+            let mask = Tensor(ids.map { $0 == 0 ? 0 : 1 }, shape: [2, 5])
+            let direct = model(Indices(ids, shape: [2, 5]), mask: mask)
+            let fromTokens = model(Tensor(ids.map(Float.init), shape: [2, 5]))
+            #expect(direct.scalars == fromTokens.scalars, "\(pooling)")
+            #expect(model.head(model.features(Tensor(ids.map(Float.init), shape: [2, 5]))).scalars == direct.scalars)
+            // Padding does not change the first row's logits.
+            let alone = model(Tensor([7, 3, 9].map(Float.init), shape: [1, 3]))
+            expectClose(alone.scalars, Array(direct.scalars[0..<3]), rtol: 1e-5, atol: 1e-6)
+            let blocks = model.blocks.map(\.0)
+            #expect(blocks.contains("bert.pooler") == (pooling == .cls), "\(pooling)")
+        }
+        var rng = RandomGenerator(seed: 5)
+        let model = BertClassifier(BertModel(config, using: &rng), classes: 3, pooling: .normalizedMean, using: &rng)
+        let f = model.features(Tensor([1, 2, 0].map(Float.init), shape: [1, 3]))
+        #expect(abs((f * f).sum().item - 1) < 1e-5)
+    }
+
     @Test func configErrorsNameTheFileAndField() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-bert-\(UUID())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -29,6 +29,74 @@ func trainableNames(_ m: Module) -> [String] { m.namedParameters().filter { $0.1
         #expect(cached != smallCNN(seed: 8).fc.parameters.flatMap { $0.1.scalars })
     }
 
+    @Test func cachedHeadStageOfTwoStageEqualsTheUncachedRun() throws {
+        func run(cached: Bool) throws -> [[Float]] {
+            let model = smallCNN(seed: 8)
+            let (x, y) = halvesTask(rows: 20, seed: 6)
+            let strategy = FineTuningStrategy.twoStage(headEpochs: 2, headLR: 0.01, thenTopBlocks: 2, lr2: 0.005,
+                                                       cachedHead: cached)
+            let tuner = try FineTuner(model: model, strategy: strategy, configuration: .init(epochs: 4))
+            let reports = tuner.fit(Batches(inputs: x, labels: y, batchSize: 6, seed: 2),
+                                    validation: Batches(inputs: x, labels: y, batchSize: 8, shuffle: false))
+            #expect(reports.count == 4)
+            return values(model)
+        }
+        let cached = try run(cached: true), direct = try run(cached: false)
+        let worst = zip(cached.joined(), direct.joined()).map { abs($0 - $1) }.max()!
+        #expect(worst <= 1e-6, "largest weight difference \(worst)")
+        #expect(cached != values(smallCNN(seed: 8)))
+    }
+
+    @Test func cachedFeatureExtractionOfBertEqualsTheUncachedRunDespiteDropout() throws {
+        func run(cached: Bool) throws -> [Float] {
+            var config = BertConfig()
+            (config.vocabularySize, config.hidden, config.layers, config.heads, config.intermediate) = (40, 8, 2, 2, 16)
+            var rng = RandomGenerator(seed: 3)
+            let model = BertClassifier(BertModel(config, using: &rng), classes: 2, pooling: .mean, using: &rng)
+            // Odd rows end in two padding tokens.
+            let ids: [Int] = (0..<48).map { i in i % 6 >= 4 && i % 12 > 6 ? 0 : 1 + (i * 7) % 39 }
+            let tokens = Tensor(ids.map(Float.init), shape: [8, 6])
+            let labels = (0..<8).map { $0 % 2 }
+            let tuner = try FineTuner(model: model, strategy: .featureExtraction(lr: 0.05, cached: cached),
+                                      configuration: .init(epochs: 3))
+            tuner.fit(Batches(inputs: tokens, labels: labels, batchSize: 3, seed: 4))
+            #expect(tuner.trainer.optimizer.groups.last?.name == "unused" && tuner.trainer.optimizer.groups.last!.frozen)
+            #expect(model.bert.pooler.weight.grad == nil)
+            return model.classifier.parameters.flatMap { $0.1.scalars }
+        }
+        let cached = try run(cached: true), direct = try run(cached: false)
+        let worst = zip(cached, direct).map { abs($0 - $1) }.max()!
+        #expect(worst <= 1e-6, "largest head weight difference \(worst)")
+    }
+
+    @Test func earlyStoppingInTheHeadStageMovesOnToTheSecondStage() throws {
+        let model = fourBlockMLP()
+        var config = Trainer.Configuration(epochs: 5)
+        config.patience = 1
+        config.monitor = .custom(name: "scripted", higherIsBetter: false) { [1, 2, 0.5, 0.4, 0.3][$0.epoch] }
+        let tuner = try FineTuner(model: model, strategy: .twoStage(headEpochs: 3, headLR: 0.01, thenTopBlocks: 3, lr2: 0.001),
+                                  configuration: config)
+        var seen: [[String]] = []
+        tuner.trainer.onEpochStart.append { _ in seen.append(trainableNames(model)) }
+        let (x, y) = blobs(rows: 8, seed: 1)
+        let reports = tuner.fit(Batches(inputs: x, labels: y, batchSize: 4, seed: 1))
+        #expect(reports.count == 4)
+        #expect(seen == [top(1), top(1), top(3), top(3)])
+        #expect(tuner.trainer.bestEpoch == 3)
+    }
+
+    @Test func frozenBlocksRunInInferenceMode() throws {
+        var config = BertConfig()
+        (config.vocabularySize, config.hidden, config.layers, config.heads, config.intermediate) = (40, 8, 2, 2, 16)
+        var rng = RandomGenerator(seed: 3)
+        let model = BertClassifier(BertModel(config, using: &rng), classes: 2, using: &rng)
+        let tuner = try FineTuner(model: model, strategy: .partial(.topBlocks(2), lr: 0.01), configuration: .init(epochs: 1))
+        model.train()
+        tuner.apply(epoch: 0)
+        #expect(!model.bert.embeddings.dropout.isTraining && !model.bert.layers[0].isTraining)
+        #expect(model.bert.pooler.isTraining && model.dropout.isTraining)
+    }
+
     @Test func frozenBodyIsUntouchedAndGetsNoGradient() throws {
         let model = smallCNN(seed: 9)
         let before = values(model)

@@ -69,20 +69,23 @@ func values(_ m: Module) -> [[Float]] { m.stateDict().map { $0.1.scalars } }
     }
 
     @Test func accumulationMatchesOneLargeBatch() throws {
-        func run(batch: Int, k: Int) throws -> [Float] {
+        func run(batch: Int, k: Int, rows: Int) throws -> [Float] {
             var rng = RandomGenerator(seed: 11)
             let model = MLP(sizes: [4, 8, 2], using: &rng)
             let optimizer = try SGD(groups: [ParameterGroup(name: "all", parameters: model.namedParameters(),
                                                             options: GroupOptions(learningRate: 0.1))])
             var config = Trainer.Configuration(epochs: 2)
             config.accumulationSteps = k
-            let (x, y) = blobs(rows: 16, seed: 2)
+            let (x, y) = blobs(rows: rows, seed: 2)
             Trainer(model: model, optimizer: optimizer, configuration: config)
                 .fit(Batches(inputs: x, labels: y, batchSize: batch, seed: 9))
             return values(model).flatMap { $0 }
         }
-        let one = try run(batch: 8, k: 1), accumulated = try run(batch: 4, k: 2)
+        let one = try run(batch: 8, k: 1, rows: 16), accumulated = try run(batch: 4, k: 2, rows: 16)
         #expect(zip(one, accumulated).allSatisfy { abs($0 - $1) < 1e-6 })
+        // 20 rows: micro-batch groups of 2, 2 and 1; the short last group is its own mean, as the last batch of 8 is.
+        let shortOne = try run(batch: 8, k: 1, rows: 20), shortAccumulated = try run(batch: 4, k: 2, rows: 20)
+        #expect(zip(shortOne, shortAccumulated).allSatisfy { abs($0 - $1) < 1e-6 })
     }
 
     /// A scripted metric: improvements by more than minDelta at epochs 1 and 3, then none; patience 2 → stop after epoch 5.
@@ -96,6 +99,16 @@ func values(_ m: Module) -> [[Float]] { m.stateDict().map { $0.1.scalars } }
         #expect(reports.count == 6)
         #expect(reports.map(\.improved) == [true, true, false, true, false, false])
         #expect(trainer.bestEpoch == 3 && trainer.bestValue == 3.9)
+    }
+
+    @Test func plateauCutsEveryGroupsRateWhenTheMonitorStalls() throws {
+        let script: [Double] = [3, 2, 2.5, 2.4, 1, 1.5]
+        let (trainer, data) = try blobTrainer(epochs: 6)
+        trainer.configuration.monitor = .custom(name: "scripted", higherIsBetter: false) { script[$0.epoch] }
+        trainer.plateau = try ReduceOnPlateau(learningRate: 1, factor: 0.5, patience: 1)
+        let reports = trainer.fit(data)
+        // Two bad epochs after epoch 1 (patience 1) halve the rate from epoch 4's steps on.
+        #expect(reports.map(\.learningRates[0]) == [0.1, 0.1, 0.1, 0.1, 0.05, 0.05])
     }
 
     @Test func hookCanStopAndSeesEveryEpoch() throws {

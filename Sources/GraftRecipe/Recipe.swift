@@ -1,0 +1,261 @@
+import Foundation
+import GraftIO
+import GraftNN
+import GraftOptim
+import GraftTrain
+
+/// A training recipe: what to fine-tune on what, how, and where the results go. Read from YAML (see
+/// `recipes/*.yaml`), every field typed and checked, unknown fields refused.
+public struct Recipe {
+    public enum DataFormat: String, CaseIterable, Sendable { case textFolder = "text-folder", csv }
+
+    public struct DataSpec {
+        public var format: DataFormat
+        public var path: String
+        /// Fractions of each class held out for validation and test.
+        public var validation: Double, test: Double
+        /// Text: tokens per document, [CLS] and [SEP] included; the WordPiece vocabulary (default: the model's).
+        public var maxTokens: Int
+        public var vocabulary: String?
+        /// CSV: each feature is multiplied by `scale`; `image` [C, H, W] reshapes rows into images.
+        public var scale: Float
+        public var image: [Int]?
+        /// At most this many rows of each class, chosen by the seed before splitting (for quick runs).
+        public var limitPerClass: Int?
+    }
+
+    public enum Architecture: String, CaseIterable, Sendable {
+        case bert, mlp, smallCNN = "small-cnn", resnet18, resnet34, resnet50, efficientnetLite0 = "efficientnet-lite0"
+    }
+
+    public struct ModelSpec {
+        public var architecture: Architecture
+        /// Pretrained weights: a directory with `model.safetensors` and `config.json` (BERT) or a safetensors
+        /// file; nil trains from PyTorch's default initialisation.
+        public var weights: String?
+        public var pooling: BertPooling
+        /// MLP hidden widths.
+        public var hidden: [Int]
+        /// ResNet: the 3×3 stride-1 stem for small images.
+        public var smallImageStem: Bool
+    }
+
+    public struct OptimizerSpec {
+        public var kind: OptimizerKind
+        /// Options beyond the learning rate, which the strategy sets per block.
+        public var options: GroupOptions
+    }
+
+    public struct TrainingSpec {
+        public var epochs: Int
+        public var batchSize: Int
+        public var accumulationSteps: Int
+        public var clipGradientNorm: Float?
+        public var monitor: String
+        public var patience: Int?
+        public var minDelta: Double
+        public var labelSmoothing: Float
+        public var trainFrozenBatchNorm: Bool
+    }
+
+    public var file: String
+    public var seed: UInt64
+    public var data: DataSpec
+    public var model: ModelSpec
+    /// The strategy by name with its fields; resolved once the data size is known (`auto` needs it).
+    public var strategy: StrategySpec
+    public var optimizer: OptimizerSpec
+    /// The schedule's name and options, built once the number of steps is known.
+    public var schedule: (kind: ScheduleKind, options: NamedOptions)?
+    public var training: TrainingSpec
+    /// The run directory: checkpoints `best/` and `last/`, `metrics.jsonl`, `results.json`, the recipe.
+    public var output: String?
+
+    /// Reads `path`, applies `overrides` (`field.path=value`), and checks every field.
+    public static func load(path: String, overrides: [String] = []) throws -> Recipe {
+        var root: YAMLNode = try YAML.load(path: path)
+        for o in overrides { root = try override(root, o, file: path) }
+        return try Recipe(root, file: path)
+    }
+
+    init(_ root: YAMLNode, file: String) throws {
+        self.file = file
+        var top = try Fields(root, path: "", file: file)
+        try top.checkKnown(["seed", "data", "model", "strategy", "optimizer", "schedule", "training", "output"])
+        seed = UInt64(try top.int("seed", min: 0) ?? 0)
+        output = try top.string("output")
+
+        var d = try top.section("data")
+        guard let formatName = try d.choice("format", DataFormat.allCases.map(\.rawValue)) else {
+            throw d.error("format", "is required (\(DataFormat.allCases.map(\.rawValue).joined(separator: " or ")))")
+        }
+        let format = DataFormat(rawValue: formatName)!
+        guard let dataPath = try d.string("path") else { throw d.error("path", "is required") }
+        data = DataSpec(format: format, path: dataPath, validation: try d.fraction("validation") ?? 0.1,
+                        test: try d.fraction("test") ?? 0.2, maxTokens: 128, vocabulary: nil, scale: 1, image: nil,
+                        limitPerClass: try d.int("limit-per-class", min: 1))
+        guard data.validation + data.test < 1 else {
+            throw d.error("test", "validation + test must leave rows to train on, got \(data.validation + data.test)")
+        }
+        switch format {
+        case .textFolder:
+            data.maxTokens = try d.int("max-tokens", min: 3) ?? 128
+            data.vocabulary = try d.string("vocabulary")
+        case .csv:
+            data.scale = Float(try d.double("scale") ?? 1)
+            data.image = try d.ints("image")
+            if let image = data.image, image.count != 3 || image.contains(where: { $0 <= 0 }) {
+                throw d.error("image", "must be [channels, height, width] of positive sizes, got \(image)")
+            }
+        }
+        try d.finish()
+
+        var m = try top.section("model")
+        guard let arch = try m.choice("architecture", Architecture.allCases.map(\.rawValue)) else {
+            throw m.error("architecture", "is required (\(Architecture.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let architecture = Architecture(rawValue: arch)!
+        model = ModelSpec(architecture: architecture, weights: try m.string("weights"), pooling: .cls, hidden: [],
+                          smallImageStem: false)
+        switch architecture {
+        case .bert:
+            guard model.weights != nil else { throw m.error("weights", "is required for bert (a directory with model.safetensors and config.json)") }
+            model.pooling = BertPooling(rawValue: try m.choice("pooling", BertPooling.allCases.map(\.rawValue)) ?? "cls")!
+        case .mlp:
+            model.hidden = try m.ints("hidden") ?? [256]
+            if model.hidden.contains(where: { $0 <= 0 }) { throw m.error("hidden", "widths must be positive, got \(model.hidden)") }
+        case .resnet18, .resnet34, .resnet50:
+            model.smallImageStem = try m.bool("small-image-stem") ?? false
+        case .smallCNN, .efficientnetLite0: break
+        }
+        try m.finish()
+
+        var t = try top.section("training")
+        guard let epochs = try t.int("epochs", min: 1) else { throw t.error("epochs", "is required") }
+        training = TrainingSpec(
+            epochs: epochs, batchSize: try t.int("batch-size", min: 1) ?? 32,
+            accumulationSteps: try t.int("accumulation-steps", min: 1) ?? 1,
+            clipGradientNorm: try t.double("clip-grad-norm").map(Float.init),
+            monitor: try t.choice("monitor", ["loss", "accuracy", "macro-f1"], default: "loss")!,
+            patience: try t.int("patience", min: 0), minDelta: try t.double("min-delta") ?? 0,
+            labelSmoothing: Float(try t.fraction("label-smoothing") ?? 0),
+            trainFrozenBatchNorm: try t.bool("train-frozen-batch-norm") ?? false)
+        if let clip = training.clipGradientNorm, !(clip > 0) { throw t.error("clip-grad-norm", "must be > 0, got \(clip)") }
+        if training.minDelta < 0 { throw t.error("min-delta", "must be ≥ 0, got \(training.minDelta)") }
+        try t.finish()
+
+        var s = try top.section("strategy")
+        strategy = try StrategySpec(&s)
+        try s.finish()
+
+        var o = try top.section("optimizer")
+        let kindName = try o.string("name", default: "adam")
+        do { optimizer = OptimizerSpec(kind: try OptimizerKind(named: kindName), options: GroupOptions(learningRate: 0)) } catch {
+            throw o.error("name", "\(error)")
+        }
+        optimizer.options.weightDecay = Float(try o.double("weight-decay") ?? 0)
+        switch optimizer.kind {
+        case .sgd:
+            optimizer.options.momentum = Float(try o.double("momentum") ?? 0)
+            optimizer.options.dampening = Float(try o.double("dampening") ?? 0)
+            optimizer.options.nesterov = try o.bool("nesterov") ?? false
+        case .adam, .adamw:
+            if optimizer.kind == .adamw && !o.has("weight-decay") { optimizer.options.weightDecay = 0.01 }
+            if let betas = o.node("betas") {
+                let values = betas.items?.compactMap { $0.scalar.flatMap(Float.init) } ?? []
+                guard values.count == 2 && betas.items?.count == 2 else { throw o.error("betas", "must be a list of two numbers") }
+                optimizer.options.betas = (values[0], values[1])
+            }
+            optimizer.options.eps = Float(try o.double("eps") ?? 1e-8)
+        case .rmsprop:
+            optimizer.options.alpha = Float(try o.double("alpha") ?? 0.99)
+            optimizer.options.eps = Float(try o.double("eps") ?? 1e-8)
+            optimizer.options.momentum = Float(try o.double("momentum") ?? 0)
+            optimizer.options.centered = try o.bool("centered") ?? false
+        }
+        // The optimizer's own checks run on these options with the first group; an early look names the field.
+        let probe = ParameterGroup(name: "optimizer", parameters: [("probe", .zeros([1]))], options: optimizer.options)
+        do { _ = try optimizer.kind.make([probe]) } catch {
+            throw RecipeError(file: file, line: o.line, field: "optimizer", "\(error)")
+        }
+        try o.finish()
+
+        if top.has("schedule") {
+            var sc = try top.section("schedule")
+            guard let name = try sc.string("name") else { throw sc.error("name", "is required") }
+            let kind: ScheduleKind
+            do { kind = try ScheduleKind(named: name) } catch { throw sc.error("name", "\(error)") }
+            var options = try sc.namedOptions(owner: "schedule \(name)", excluding: ["name"])
+            if kind == .plateau && !sc.has("mode") {
+                options = options.adding("mode", training.monitor == "loss" ? "min" : "max")
+            }
+            // Options are checked now, against a long run; the real step count is known once the data is.
+            do { _ = try kind.make(options, totalSteps: 1 << 20) } catch {
+                throw RecipeError(file: file, line: sc.line, field: "schedule", "\(error)")
+            }
+            schedule = (kind, options)
+            try sc.finish()
+        } else {
+            _ = top.node("schedule")
+            schedule = nil
+        }
+        try top.finish()
+    }
+}
+
+/// A strategy as a recipe names it, before the training-set size is known.
+public struct StrategySpec {
+    public enum Name: String, CaseIterable, Sendable {
+        case featureExtraction = "feature-extraction", full, partial, twoStage = "two-stage"
+        case gradualUnfreezing = "gradual-unfreezing", auto
+    }
+
+    public var name: Name
+    /// The strategy for every name but `auto`.
+    public var fixed: FineTuningStrategy?
+    /// `auto`: how close the data is to the pretraining domain.
+    public var similarity: DomainSimilarity = .high
+
+    init(_ f: inout Fields) throws {
+        guard let n = try f.choice("name", Name.allCases.map(\.rawValue)) else {
+            throw f.error("name", "is required (\(Name.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        name = Name(rawValue: n)!
+        func need<T>(_ value: T?, _ key: String) throws -> T {
+            guard let value else { throw f.error(key, "is required for strategy \(n)") }
+            return value
+        }
+        switch name {
+        case .featureExtraction:
+            fixed = .featureExtraction(lr: try need(f.rate("lr"), "lr"), cached: try f.bool("cached") ?? true)
+        case .full:
+            fixed = .fullFineTuning(lr: try need(f.rate("lr"), "lr"), lowestRate: try f.rate("lowest-lr"))
+        case .partial:
+            let lr = try need(f.rate("lr"), "lr")
+            switch (try f.int("top-blocks", min: 1), try f.double("top-fraction")) {
+            case let (k?, nil): fixed = .partial(.topBlocks(k), lr: lr)
+            case let (nil, x?):
+                guard x > 0 && x <= 1 else { throw f.error("top-fraction", "must be in (0, 1], got \(x)") }
+                fixed = .partial(.topFraction(x), lr: lr)
+            default: throw f.error("top-blocks", "give exactly one of top-blocks and top-fraction")
+            }
+        case .twoStage:
+            fixed = .twoStage(headEpochs: try need(f.int("head-epochs", min: 0), "head-epochs"),
+                              headLR: try need(f.rate("head-lr"), "head-lr"),
+                              thenTopBlocks: try need(f.int("top-blocks", min: 1), "top-blocks"),
+                              lr2: try need(f.rate("lr"), "lr"), cachedHead: try f.bool("cached-head") ?? true)
+        case .gradualUnfreezing:
+            fixed = .gradualUnfreezing(every: try f.int("every", min: 1) ?? 1, lr: try need(f.rate("lr"), "lr"),
+                                       lowestRate: try f.rate("lowest-lr"))
+        case .auto:
+            similarity = try f.choice("similarity", ["high", "low"], default: "high") == "high" ? .high : .low
+        }
+    }
+
+    /// The strategy for a training set of `rows`, with the reason when `auto` chose it.
+    public func resolve(rows: Int) -> (FineTuningStrategy, reason: String?) {
+        if let fixed { return (fixed, nil) }
+        let (strategy, reason) = FineTuningStrategy.auto(datasetSize: rows, similarity: similarity)
+        return (strategy, reason)
+    }
+}

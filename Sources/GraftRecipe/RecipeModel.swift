@@ -1,0 +1,71 @@
+import Foundation
+import GraftCore
+import GraftData
+import GraftIO
+import GraftNN
+
+extension Recipe.ModelSpec {
+    /// The WordPiece vocabulary BERT weights come with (`weights/vocab.txt`), unless the data names another.
+    func tokenizer(vocabulary: String?) throws -> WordPieceTokenizer? {
+        guard architecture == .bert, let weights else { return nil }
+        return try WordPieceTokenizer(vocabularyFile: vocabulary ?? "\(weights)/vocab.txt")
+    }
+
+    /// The model for `classes` classes and inputs of `inputShape`, with its pretrained weights loaded and a fresh
+    /// head; returns a line saying what was loaded.
+    func build(classes: Int, inputShape: [Int], padId: Int, using rng: inout RandomGenerator) throws
+        -> (any BlockClassifier, String) {
+        func image(_ what: String) throws -> (channels: Int, side: Int) {
+            guard inputShape.count == 3, inputShape[1] == inputShape[2] else {
+                throw RecipeError(file: "", line: nil, field: "data.image",
+                                  "\(what) needs square images [channels, side, side], got rows of \(inputShape)")
+            }
+            return (inputShape[0], inputShape[1])
+        }
+        let model: any BlockClassifier
+        switch architecture {
+        case .bert:
+            let dir = weights!
+            let bert = BertModel(try BertConfig(file: "\(dir)/config.json"), using: &rng)
+            let file = try SafeTensorsFile(path: "\(dir)/model.safetensors")
+            try bert.load(Dictionary(uniqueKeysWithValues: try file.tensors()), strict: true, source: file.path)
+            let classifier = BertClassifier(bert, classes: classes, pooling: pooling, padId: padId, using: &rng)
+            return (classifier, "BERT encoder from \(file.path) (\(bert.parameterCount()) parameters), \(pooling.rawValue) pooling, new \(classes)-class head")
+        case .mlp:
+            guard inputShape.count == 1 else {
+                throw RecipeError(file: "", line: nil, field: "model.architecture", "mlp takes flat rows, not images \(inputShape)")
+            }
+            model = MLP(sizes: inputShape + hidden + [classes], using: &rng)
+        case .smallCNN:
+            let (c, side) = try image("small-cnn")
+            model = SmallCNN(inputChannels: c, classes: classes, imageSize: side, using: &rng)
+        case .resnet18, .resnet34, .resnet50:
+            let variant: ResNet.Variant = architecture == .resnet18 ? .resnet18 : architecture == .resnet34 ? .resnet34 : .resnet50
+            model = ResNet(variant, classes: classes, inputChannels: try image("resnet").channels,
+                           smallImageStem: smallImageStem, using: &rng)
+        case .efficientnetLite0:
+            model = EfficientNetLite(classes: classes, inputChannels: try image("efficientnet-lite0").channels, using: &rng)
+        }
+        guard let weights else { return (model, "\(architecture.rawValue) from scratch (\(model.parameterCount()) parameters)") }
+        return (model, try loadBody(weights, into: model))
+    }
+
+    /// Loads every tensor of the body from `path` (a safetensors file, or a directory holding `model.safetensors`);
+    /// the head may be absent or of another shape (a 1000-class ImageNet head), anything else is an error.
+    private func loadBody(_ path: String, into model: any BlockClassifier) throws -> String {
+        var isDirectory: ObjCBool = false
+        let filePath = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+            ? "\(path)/model.safetensors" : path
+        let file = try SafeTensorsFile(path: filePath)
+        let tensors = Dictionary(uniqueKeysWithValues: try file.tensors())
+        let head = model.blocks.last!.0
+        let isHead = { (key: String) in key.hasPrefix("\(head).") }
+        let report = try model.load(tensors.filter { !isHead($0.key) }, strict: false, source: file.path)
+        let missingBody = report.missing.filter { !isHead($0) }
+        guard missingBody.isEmpty && report.unexpected.isEmpty && report.mismatched.isEmpty else {
+            throw RecipeError(file: file.path, line: nil, field: "model.weights",
+                              "does not fit \(architecture.rawValue) apart from its head '\(head)': \(report)")
+        }
+        return "\(architecture.rawValue) body from \(file.path) (\(report.loaded.count) tensors), new head '\(head)'"
+    }
+}
