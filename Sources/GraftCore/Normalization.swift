@@ -70,6 +70,9 @@ extension Tensor {
         }
     }
 
+    /// Values per task below which batch norm's loops stay on one thread.
+    static let normalizationGrain = 1 << 15
+
     /// Batch normalisation of x [N, C, …] per channel, as `torch.nn.functional.batch_norm`. In training it
     /// normalises with the batch statistics and, when running buffers are given, updates them in place
     /// (running var with the unbiased estimate); otherwise it uses the running statistics.
@@ -94,7 +97,10 @@ extension Tensor {
         require(m > 1, "batchNorm: training needs more than one value per channel, got input \(x.shape)")
         let stats = Storage(count: 2 * c)
         let px = x.pointer
-        for ch in 0..<c {
+        // Channels are independent, so threads split them; each channel's sums run in the same order whatever the
+        // split, and the result does not depend on the thread count.
+        let channelGrain = Swift.max(1, normalizationGrain / m)
+        parallelChunks(c, grain: channelGrain) { channels in for ch in channels {
             var sum: Double = 0, sq: Double = 0
             for b in 0..<n {
                 let p = px + (b * c + ch) * s
@@ -113,16 +119,15 @@ extension Tensor {
                 runningVar.pointer[ch] = (1 - momentum) * runningVar.pointer[ch]
                     + momentum * Float(variance * Double(m) / Double(m - 1))
             }
-        }
+        } }
         let out = Storage(count: x.count)
         let pw = weight?.pointer, pb = bias?.pointer, ps = stats.pointer
-        for b in 0..<n {
-            for ch in 0..<c {
-                let p = px + (b * c + ch) * s, y = out.pointer + (b * c + ch) * s
-                let a = ps[2 * ch + 1] * (pw?[ch] ?? 1), shift = (pb?[ch] ?? 0) - ps[2 * ch] * a
-                for i in 0..<s { y[i] = p[i] * a + shift }
-            }
-        }
+        parallelChunks(n * c, grain: Swift.max(1, normalizationGrain / s)) { planes in for plane in planes {
+            let ch = plane % c
+            let p = px + plane * s, y = out.pointer + plane * s
+            let a = ps[2 * ch + 1] * (pw?[ch] ?? 1), shift = (pb?[ch] ?? 0) - ps[2 * ch] * a
+            for i in 0..<s { y[i] = p[i] * a + shift }
+        } }
         let inputs = [x] + [weight, bias].compactMap { $0 }
         let axes = [0] + Array(2..<x.rank)
         return result("batch_norm", x.shape, out, inputs) { g, needs in
@@ -137,7 +142,7 @@ extension Tensor {
             }
             let gx = Storage(count: x.count), gw = Storage(count: c), gb = Storage(count: c)
             let pg = g.pointer, ps = stats.pointer, px = x.pointer, pw = weight?.pointer
-            for ch in 0..<c {
+            parallelChunks(c, grain: channelGrain) { channels in for ch in channels {
                 let mean = ps[2 * ch], rstd = ps[2 * ch + 1]
                 var sumG: Float = 0, sumGX: Float = 0
                 for b in 0..<n {
@@ -151,7 +156,7 @@ extension Tensor {
                     let xp = px + (b * c + ch) * s, gp = pg + (b * c + ch) * s, dx = gx.pointer + (b * c + ch) * s
                     for i in 0..<s { dx[i] = k * (gp[i] - a - (xp[i] - mean) * rstd * bb) }
                 }
-            }
+            } }
             var grads: [Tensor?] = [needs[0] ? Tensor(shape: x.shape, storage: gx) : nil]
             if weight != nil { grads.append(needs[grads.count] ? Tensor(shape: [c], storage: gw) : nil) }
             if bias != nil { grads.append(needs[grads.count] ? Tensor(shape: [c], storage: gb) : nil) }

@@ -78,6 +78,14 @@ func errorText(_ body: () throws -> Void) -> String {
         #expect(r.output == "/tmp/out")
     }
 
+    @Test func everyShippedRecipeReads() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("recipes").path
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }
+        #expect(files.count >= 3)
+        for file in files { _ = try Recipe.load(path: "\(dir)/\(file)") }
+    }
+
     @Test func everyStrategyByName() throws {
         let cases: [(String, FineTuningStrategy)] = [
             ("{name: feature-extraction, lr: 1e-3, cached: false}", .featureExtraction(lr: 1e-3, cached: false)),
