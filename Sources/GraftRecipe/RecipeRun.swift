@@ -12,7 +12,9 @@ public struct RunResult {
     public let reason: String?
     public let reports: [EpochReport]
     public let bestEpoch: Int?
-    /// The best epoch's weights on the test rows; nil without test rows.
+    /// The epoch whose weights were tested: the best on validation, or the last without validation rows.
+    public let testedEpoch: Int
+    /// Those weights on the test rows; nil without test rows.
     public let test: Evaluation?
 }
 
@@ -109,17 +111,23 @@ public final class RecipeRun {
             Batches(inputs: rows.inputs, labels: rows.labels, batchSize: t.batchSize, shuffle: shuffle, seed: self.recipe.seed)
         }
         let reports = tuner.fit(batches(data.train, true), validation: data.validation.map { batches($0, false) })
-        if data.validation != nil, trainer.bestEpoch != nil { trainer.restoreBest() }
+        // The best epoch is chosen on validation rows; without them the last weights stand.
+        var weightsEpoch = trainer.epochCount - 1
+        if data.validation != nil, let best = trainer.bestEpoch {
+            trainer.restoreBest()
+            weightsEpoch = best
+        }
         let test = data.test.map { trainer.evaluate(batches($0, false)) }
         if let test {
             log(String(format: "test (weights of epoch %d): loss %.4f  accuracy %.2f%%  macro-F1 %.4f",
-                       (trainer.bestEpoch ?? reports.count - 1) + 1, test.loss, 100 * test.accuracy, test.macroF1))
+                       weightsEpoch + 1, test.loss, 100 * test.accuracy, test.macroF1))
             for (c, name) in data.classNames.enumerated() {
                 log(String(format: "  %-16@ precision %.3f  recall %.3f  F1 %.3f", name, test.confusion.precision(c),
                            test.confusion.recall(c), test.confusion.f1(c)))
             }
         }
-        let result = RunResult(strategy: strategy, reason: reason, reports: reports, bestEpoch: trainer.bestEpoch, test: test)
+        let result = RunResult(strategy: strategy, reason: reason, reports: reports, bestEpoch: trainer.bestEpoch,
+                               testedEpoch: weightsEpoch, test: test)
         if let output = recipe.output {
             try writeResults(result, classNames: data.classNames, seconds: Date().timeIntervalSince(start), to: output)
             log("wrote \(output)/best, \(output)/last, metrics.jsonl, results.json")
@@ -160,6 +168,7 @@ public final class RecipeRun {
             object["best_evaluation"] = report.jsonObject
         }
         if let test = r.test {
+            object["tested_epoch"] = r.testedEpoch
             object["test"] = [
                 "loss": test.loss, "accuracy": test.accuracy, "macro_f1": test.macroF1,
                 "per_class": classNames.enumerated().map { c, name in
