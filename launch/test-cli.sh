@@ -46,6 +46,9 @@ check "train overwrites when asked" 0 "wrote $runs/mnist/best" -- \
 check "train caches MiniLM features for BBC News" 0 "strategy: feature extraction" -- \
     "$BIN" train recipes/bbc-minilm.yaml --set data.limit-per-class=12 --set data.max-tokens=32 \
     --set training.epochs=2 --output "$runs/bbc"
+check "train runs two-stage, unfreezing the top blocks" 0 "strategy: two-stage (head for 3 epochs" -- \
+    "$BIN" train recipes/bbc-minilm-two-stage.yaml --set data.limit-per-class=8 --set data.max-tokens=24 \
+    --set training.epochs=4 --set schedule.warmup-steps=1 --output "$runs/two-stage"
 check "train names an unknown field and its line" 1 "recipes/mnist-mlp.yaml: training.epoch: unknown field (from --set)" -- \
     "$BIN" train recipes/mnist-mlp.yaml --set training.epoch=3 --output "$runs/x"
 check "train names a missing recipe" 1 "$WORK/none.yaml" -- "$BIN" train "$WORK/none.yaml"
