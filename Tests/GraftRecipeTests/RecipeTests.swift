@@ -192,6 +192,37 @@ func errorText(_ body: () throws -> Void) -> String {
         #expect(try Data(contentsOf: URL(fileURLWithPath: "\(output)/best/model.safetensors")) == before)
     }
 
+    @Test func weightsLoadTheBodyAndANewHeadTrains() throws {
+        let first = "\(try temporaryDirectory())/first"
+        let csv = try blobCSV()
+        let path = try recipeFile(blobRecipe(csv: csv, output: first))
+        let pretrain = RecipeRun(try Recipe.load(path: path, overrides: ["training.epochs=2"]))
+        pretrain.log = { _ in }
+        try pretrain.run()
+
+        // Feature extraction from the first run's body: the body is its checkpoint, untouched; the head is new.
+        let second = "\(try temporaryDirectory())/second"
+        let run = RecipeRun(try Recipe.load(path: path, overrides: [
+            "output=\(second)", "model.weights=\(first)/best", "strategy={name: feature-extraction, lr: 0.05}"]))
+        var lines: [String] = []
+        run.log = { lines.append($0) }
+        try run.run()
+        #expect(lines.contains { $0.contains("mlp body from \(first)/best/model.safetensors (2 tensors), new head 'layers.2'") })
+        let before = try SafeTensorsFile(path: "\(first)/best/model.safetensors").tensors()
+        let after = try SafeTensorsFile(path: "\(second)/last/model.safetensors").tensors()
+        #expect(before.count == 4 && after.count == 4)
+        for ((name, a), (_, b)) in zip(before, after) {
+            #expect((a.scalars == b.scalars) == name.hasPrefix("layers.0."), "\(name)")
+        }
+
+        // Weights of another shape are refused, naming the file and the tensor.
+        let wrong = RecipeRun(try Recipe.load(path: path, overrides: [
+            "output=\(try temporaryDirectory())/x", "model.weights=\(first)/best", "model.hidden=[8]"]))
+        wrong.log = { _ in }
+        let message = errorText { try wrong.run() }
+        #expect(message.contains("\(first)/best/model.safetensors") && message.contains("layers.0.weight"))
+    }
+
     @Test func plateauFollowsTheMonitorAndLowersTheRate() throws {
         let output = "\(try temporaryDirectory())/run"
         let path = try recipeFile(blobRecipe(csv: try blobCSV(), output: output))
