@@ -13,7 +13,6 @@ import Foundation
 public enum AtomicDirectory {
     public static func write(_ path: String, fill: (_ temporary: String) throws -> Void) throws {
         let fm = FileManager.default
-        let parent = (path as NSString).deletingLastPathComponent
         let temporary = "\(path).tmp-\(getpid())"
         do {
             try? fm.removeItem(atPath: temporary)
@@ -37,18 +36,18 @@ public enum AtomicDirectory {
                 throw SafeTensorsError(.io, path: path, "exists and is not a directory; not replaced")
             }
             guard rename(path, old) == 0 else {
-                let message = String(cString: strerror(errno))
+                let message = errnoMessage()
                 try? fm.removeItem(atPath: temporary)
                 throw SafeTensorsError(.io, path: path, "cannot move the previous directory aside: \(message)")
             }
         }
         guard rename(temporary, path) == 0 else {
-            let message = String(cString: strerror(errno))
+            let message = errnoMessage()
             if replacing { rename(old, path) }
             try? fm.removeItem(atPath: temporary)
             throw SafeTensorsError(.io, path: path, "cannot rename \(temporary) into place: \(message)")
         }
-        try syncDirectory(parent.isEmpty ? "." : parent, for: path)
+        try syncDirectory(parentDirectory(of: path), for: path)
         if replacing { try? fm.removeItem(atPath: old) }
     }
 
@@ -56,32 +55,10 @@ public enum AtomicDirectory {
     public static func writeFile(_ contents: String, named name: String, in directory: String) throws {
         let path = "\(directory)/\(name)"
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw SafeTensorsError(.io, path: path, "cannot create: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw SafeTensorsError(.io, path: path, "cannot create: \(errnoMessage())") }
         defer { close(fd) }
         let bytes = Array(contents.utf8)
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + written, bytes.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SafeTensorsError(.io, path: path, "cannot write: \(String(cString: strerror(errno)))")
-            }
-            written += n
-        }
-        guard fsync(fd) == 0 else { throw SafeTensorsError(.io, path: path, "cannot fsync: \(String(cString: strerror(errno)))") }
-    }
-
-    private static func syncDirectory(_ directory: String, for path: String) throws {
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw SafeTensorsError(.io, path: path, "cannot open \(directory) to fsync it: \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else {
-            throw SafeTensorsError(.io, path: path, "cannot fsync \(directory): \(String(cString: strerror(errno)))")
-        }
+        try bytes.withUnsafeBytes { try writeAll(fd, $0.baseAddress, $0.count, path: path) }
+        guard fsync(fd) == 0 else { throw SafeTensorsError(.io, path: path, "cannot fsync: \(errnoMessage())") }
     }
 }
-
-/// Outside `AtomicDirectory`, whose own `write` would otherwise shadow the system call.
-private func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int { write(fd, bytes, count) }

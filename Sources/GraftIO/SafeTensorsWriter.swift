@@ -39,7 +39,7 @@ public enum SafeTensors {
             unlink(temporary)
             throw SafeTensorsError(.io, path: path, "cannot rename \(temporary) into place: \(message)")
         }
-        try syncDirectory(of: path)
+        try syncDirectory(parentDirectory(of: path), for: path)
     }
 
     /// The JSON header, padded with spaces so the data buffer starts 8-byte aligned as other writers do.
@@ -102,35 +102,32 @@ public enum SafeTensors {
             start += n
         }
     }
+}
 
-    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int, path: String) throws {
-        guard var p = bytes else { return }
-        var left = count
-        while left > 0 {
-            let n = systemWrite(fd, p, left)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SafeTensorsError(.io, path: path, "cannot write: \(errnoMessage())")
-            }
-            p += n
-            left -= n
+/// Writes all `count` bytes to `fd`, retrying short writes and EINTR; errors name `path`.
+func writeAll(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int, path: String) throws {
+    guard var p = bytes else { return }
+    var left = count
+    while left > 0 {
+        let n = write(fd, p, left)
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw SafeTensorsError(.io, path: path, "cannot write: \(errnoMessage())")
         }
-    }
-
-    /// The rename is durable only once the directory entry itself is on disk.
-    private static func syncDirectory(of path: String) throws {
-        let directory = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw SafeTensorsError(.io, path: path, "written, but cannot open directory \(directory) to fsync it: "
-                                   + errnoMessage())
-        }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else {
-            throw SafeTensorsError(.io, path: path, "written, but cannot fsync directory \(directory): \(errnoMessage())")
-        }
+        p += n
+        left -= n
     }
 }
 
-/// Outside `SafeTensors`, whose own `write` would otherwise shadow the system call.
-private func systemWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int { write(fd, bytes, count) }
+/// Fsyncs `directory`: a rename or a new file in it is durable only once the directory entry is on disk.
+func syncDirectory(_ directory: String, for path: String) throws {
+    let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { throw SafeTensorsError(.io, path: path, "cannot open directory \(directory) to fsync it: \(errnoMessage())") }
+    defer { close(fd) }
+    guard fsync(fd) == 0 else { throw SafeTensorsError(.io, path: path, "cannot fsync directory \(directory): \(errnoMessage())") }
+}
+
+/// The directory holding `path`.
+func parentDirectory(of path: String) -> String {
+    path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+}

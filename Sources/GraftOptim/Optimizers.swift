@@ -10,6 +10,8 @@ public protocol Optimizer: AnyObject {
     var groups: [ParameterGroup] { get set }
     func step()
     func zeroGradients()
+    /// All state as (`parameter.slot`, tensor), parameters in group order and slots sorted: a checkpoint's order.
+    func namedState() -> [(String, Tensor)]
 }
 
 extension Optimizer {

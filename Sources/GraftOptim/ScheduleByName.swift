@@ -17,11 +17,10 @@ public struct NamedOptions: Sendable {
     }
 
     private mutating func single(_ key: String) throws -> String? {
-        guard let v = try raw(key).map({ list in
+        try raw(key).map { list in
             guard list.count == 1 else { throw ScheduleError(owner, key, list, "expects one value, not a list") }
             return list[0]
-        }) else { return nil }
-        return v
+        }
     }
 
     public mutating func int(_ key: String) throws -> Int? {

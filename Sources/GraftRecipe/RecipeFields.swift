@@ -108,8 +108,7 @@ struct Fields {
 
     mutating func ints(_ key: String) throws -> [Int]? {
         guard let n = node(key) else { return nil }
-        let texts = try n.items.map { try $0.map { try scalarText($0, key) } } ?? [scalarText(n, key)]
-        return try texts.map { s in
+        return try texts(n, key).map { s in
             guard let v = Int(s) else { throw error(key, "'\(s)' is not an integer") }
             return v
         }
@@ -120,16 +119,17 @@ struct Fields {
         var pairs: [(key: String, value: [String])] = []
         for entry in entries where !excluding.contains(entry.key) && !entry.value.isNull {
             read.append(entry.key)
-            let v = entry.value
-            let values = try v.items.map { try $0.map { try scalarText($0, entry.key) } } ?? [scalarText(v, entry.key)]
-            pairs.append((entry.key, values))
+            pairs.append((entry.key, try texts(entry.value, entry.key)))
         }
         return NamedOptions(path, pairs)
     }
 
-    private func scalarText(_ n: YAMLNode, _ key: String) throws -> String {
-        guard let s = n.scalar else { throw error(key, "must be a value or a list of values") }
-        return try expandEnvironment(s, key)
+    /// A value or a list of values, as text.
+    private func texts(_ n: YAMLNode, _ key: String) throws -> [String] {
+        try (n.items ?? [n]).map { item in
+            guard let s = item.scalar else { throw error(key, "must be a value or a list of values") }
+            return try expandEnvironment(s, key)
+        }
     }
 
     /// Throws for the first field that was not read, listing the known ones.

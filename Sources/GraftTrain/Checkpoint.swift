@@ -12,7 +12,7 @@ public enum Checkpoint {
     /// Writes the trainer's model and optimizer state and its position after `report` into `directory`.
     public static func save(_ trainer: Trainer, report: EpochReport?, to directory: String,
                             extra: [String: String] = [:]) throws {
-        let optimizerState = (trainer.optimizer as? CoreOptimizer)?.namedState() ?? []
+        let optimizerState = trainer.optimizer.namedState()
         try AtomicDirectory.write(directory) { dir in
             try SafeTensors.write(trainer.model.stateDict(), to: "\(dir)/model.safetensors", metadata: ["format": "pt"])
             try SafeTensors.write(optimizerState, to: "\(dir)/optimizer.safetensors")

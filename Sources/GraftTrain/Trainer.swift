@@ -206,8 +206,9 @@ public final class Trainer {
 
     /// Clips, sets each group's scheduled rate, updates, and clears the gradients.
     private func step() {
-        let trainable = optimizer.groups.filter { !$0.frozen }.flatMap { $0.parameters.map(\.1) }
-        if let maxNorm = configuration.clipGradientNorm { clipGradientNorm(trainable, maxNorm: maxNorm) }
+        if let maxNorm = configuration.clipGradientNorm {
+            clipGradientNorm(optimizer.groups.filter { !$0.frozen }.flatMap { $0.parameters.map(\.1) }, maxNorm: maxNorm)
+        }
         if configuration.schedule != nil || plateau != nil {
             let factor = plateau?.learningRate ?? 1
             for i in optimizer.groups.indices {

@@ -220,6 +220,8 @@ final class GradientProbe: Optimizer {
 
     init(groups: [ParameterGroup]) throws { inner = try SGD(groups: groups) }
 
+    func namedState() -> [(String, Tensor)] { inner.namedState() }
+
     func step() {
         steps += 1
         for group in groups {
