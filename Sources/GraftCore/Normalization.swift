@@ -175,6 +175,27 @@ extension Tensor {
         return self * Tensor(shape: shape, storage: mask)
     }
 
+    /// Inverted dropout whose mask for row i (along axis 0) is drawn from
+    /// `RandomGenerator(seed: seed).split(rowKeys[i])` alone, so a row gets the same mask whatever batch, or rank's
+    /// shard of a batch, it sits in.
+    public func dropout(_ p: Float, training: Bool, rowKeys: [UInt64], seed: UInt64) -> Tensor {
+        require(p >= 0 && p < 1, "dropout: probability \(p) outside [0, 1)")
+        let rows = shape.first ?? 0
+        require(rank >= 1 && rows == rowKeys.count,
+                "dropout: input \(shape) has \(rows) rows but \(rowKeys.count) row keys were given")
+        guard training, p > 0 else { return self }
+        let keep = 1 / (1 - p), width = Array(shape.dropFirst()).product
+        let base = RandomGenerator(seed: seed), mask = Storage(count: count)
+        parallelChunks(rows, grain: Swift.max(1, (1 << 15) / Swift.max(width, 1))) { range in
+            for r in range {
+                var rng = base.split(rowKeys[r])
+                let m = mask.pointer + r * width
+                for i in 0..<width { m[i] = rng.nextUniform() < p ? 0 : keep }
+            }
+        }
+        return self * Tensor(shape: shape, storage: mask)
+    }
+
     /// Rows of `self` (a [vocabulary, dim] table) for each id, shaped ids.shape + [dim]; the gradient is a
     /// scatter-add into the table.
     public func embedding(_ ids: Indices) -> Tensor {

@@ -66,6 +66,8 @@ public protocol Communicator: Sendable {
     func broadcast<T: CommunicatorScalar>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) throws
     /// Every rank's `value`, indexed by rank.
     func allGather<T: CommunicatorScalar>(_ value: T) throws -> [T]
+    /// Ends every rank of the job with `code`, for a failure after which a collective would wait forever.
+    func abort(code: Int32) -> Never
 }
 
 extension Communicator {
@@ -146,6 +148,8 @@ public struct LocalCommunicator: Communicator {
     }
 
     public func allGather<T: CommunicatorScalar>(_ value: T) throws -> [T] { [value] }
+
+    public func abort(code: Int32) -> Never { exit(code) }
 }
 
 /// Collectives over `MPI_COMM_WORLD`.
@@ -223,6 +227,12 @@ public struct MPICommunicator: Communicator, @unchecked Sendable {
         }
         try check(code, "MPI_Allgather")
         return all
+    }
+
+    public func abort(code: Int32) -> Never {
+        _ = MPI_Abort(comm, code)
+        // MPI_Abort does not return in OpenMPI; should it, the process still ends.
+        exit(code)
     }
 
     /// Calls `body` on consecutive slices of at most `maxChunkBytes`, because MPI counts are Int32 and very large

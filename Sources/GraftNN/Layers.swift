@@ -123,16 +123,42 @@ public final class Embedding: Module {
     }
 }
 
-/// Inverted dropout with its own seeded generator; the identity in eval mode.
+/// Keys naming the rows (axis 0) of the batch being run, so that row-wise randomness does not depend on how a
+/// global batch is split across ranks: with keys set, a dropout mask row comes from (layer seed, row key) alone.
+///
+/// The trainer sets them around each training forward pass, from (seed, epoch, global row index):
+/// `BatchRowKeys.$current.withValue(keys) { model(x) }`. A row then gets the same masks on any number of ranks,
+/// fresh ones every epoch, and the same ones again after a resume, with no generator state to save.
+public enum BatchRowKeys {
+    /// The current batch's row keys, or nil to let each layer draw from its own sequential generator.
+    @TaskLocal public static var current: [UInt64]?
+}
+
+/// Inverted dropout; the identity in eval mode.
+///
+/// With `BatchRowKeys.current` set, the mask of row i depends only on `seed` and key i, and every input must have
+/// one row per key. The contract is that keys differ per step (each holds the epoch): no call counter is mixed in,
+/// as one would be state to checkpoint, so the same (layer, key) gives the same mask, and a layer called twice in
+/// one forward pass would drop the same elements both times (Graft's models call each Dropout once). Without keys
+/// the layer draws from `generator`, in order over the whole tensor.
 public final class Dropout: Module, UnaryLayer {
     public let probability: Float
+    /// The seed the layer was made with; with row keys set, masks come from it and the keys alone.
+    public let seed: UInt64
+    /// The sequential stream used when no row keys are set; it advances with every call.
     public var generator: RandomGenerator
 
     public init(_ probability: Float, seed: UInt64 = 0) {
         require(probability >= 0 && probability < 1, "Dropout: probability \(probability) outside [0, 1)")
         self.probability = probability
+        self.seed = seed
         generator = RandomGenerator(seed: seed)
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { x.dropout(probability, training: isTraining, using: &generator) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        guard let keys = BatchRowKeys.current else {
+            return x.dropout(probability, training: isTraining, using: &generator)
+        }
+        return x.dropout(probability, training: isTraining, rowKeys: keys, seed: seed)
+    }
 }

@@ -12,6 +12,10 @@ public protocol Optimizer: AnyObject {
     func zeroGradients()
     /// All state as (`parameter.slot`, tensor), parameters in group order and slots sorted: a checkpoint's order.
     func namedState() -> [(String, Tensor)]
+    /// Replaces all state with copies of `state`, as `namedState()` gives it (the inverse, for resuming).
+    func loadState(_ state: [(String, Tensor)]) throws
+    /// Sets group `group`'s learning rate (a schedule's per-step write): finite and ≥ 0, nothing else re-checked.
+    func setLearningRate(_ rate: Float, group: Int) throws
 }
 
 extension Optimizer {
@@ -27,6 +31,7 @@ public enum OptimizerError: Error, CustomStringConvertible, Equatable {
     case duplicateParameter(name: String, firstGroup: String, secondGroup: String)
     case emptyGroup(group: String)
     case noGroups
+    case noSuchGroup(index: Int, count: Int)
     case unknownOptimizer(String)
 
     public var description: String {
@@ -40,6 +45,31 @@ public enum OptimizerError: Error, CustomStringConvertible, Equatable {
                 : "parameter '\(name)' appears in parameter groups '\(first)' and '\(second)'"
         case let .emptyGroup(group): "parameter group '\(group)' has no parameters"
         case .noGroups: "optimizer got no parameter groups"
+        case let .noSuchGroup(index, count): "no parameter group \(index) (the optimizer has \(count))"
+        }
+    }
+}
+
+/// A saved state tensor the optimizer cannot take, named as `namedState()` names it (`parameter.slot`).
+public enum OptimizerStateError: Error, CustomStringConvertible, Equatable {
+    case malformedName(String)
+    case unknownParameter(tensor: String, parameter: String)
+    case unknownSlot(tensor: String, slot: String, known: [String])
+    case shapeMismatch(tensor: String, expected: [Int], found: [Int])
+    case invalidStep(tensor: String, value: Float)
+    case duplicate(String)
+
+    public var description: String {
+        switch self {
+        case let .malformedName(tensor): "optimizer state '\(tensor)': not a 'parameter.slot' name"
+        case let .unknownParameter(tensor, parameter):
+            "optimizer state '\(tensor)': no parameter '\(parameter)' in the optimizer's groups"
+        case let .unknownSlot(tensor, slot, known):
+            "optimizer state '\(tensor)': this optimizer keeps no '\(slot)' (it keeps \(known.joined(separator: ", ")))"
+        case let .shapeMismatch(tensor, expected, found):
+            "optimizer state '\(tensor)' has shape \(found), expected \(expected)"
+        case let .invalidStep(tensor, value): "optimizer state '\(tensor)' = \(value) is not a whole step count ≥ 0"
+        case let .duplicate(tensor): "optimizer state '\(tensor)' is given twice"
         }
     }
 }
@@ -52,10 +82,13 @@ struct OptimizerCore {
     var groups: [ParameterGroup]
     var state: [String: [String: Tensor]] = [:]
     var stepCount = 0
+    /// The slot names this optimizer's update creates, sorted: what `loadState` accepts.
+    let slots: [String]
     let check: (GroupOptions, String) throws -> Void
 
-    init(_ groups: [ParameterGroup], check: @escaping (GroupOptions, String) throws -> Void) throws {
+    init(_ groups: [ParameterGroup], slots: [String], check: @escaping (GroupOptions, String) throws -> Void) throws {
         self.groups = groups
+        self.slots = slots.sorted()
         self.check = check
         try validate(membershipChanged: true)
     }
@@ -136,6 +169,40 @@ struct OptimizerCore {
             (state[name] ?? [:]).sorted { $0.key < $1.key }.map { ("\(name).\($0.key)", $0.value) }
         }
     }
+
+    /// Replaces all state with copies of `saved`; everything is checked before anything changes.
+    ///
+    /// `stepCount` is not state: no update reads it (Adam's bias correction counts the per-parameter `step` slots),
+    /// so a resumed run steps bit-identically without it.
+    mutating func loadState(_ saved: [(String, Tensor)]) throws {
+        let shapes = Dictionary(uniqueKeysWithValues: groups.flatMap(\.parameters).map { ($0.0, $0.1.shape) })
+        var loaded: [String: [String: Tensor]] = [:]
+        for (tensor, t) in saved {
+            // Parameter names have dots of their own (`layer4.1.conv2.weight`); slot names have none.
+            guard let dot = tensor.lastIndex(of: "."), dot != tensor.startIndex else {
+                throw OptimizerStateError.malformedName(tensor)
+            }
+            let name = String(tensor[..<dot]), key = String(tensor[tensor.index(after: dot)...])
+            guard let shape = shapes[name] else {
+                throw OptimizerStateError.unknownParameter(tensor: tensor, parameter: name)
+            }
+            guard slots.contains(key) else {
+                throw OptimizerStateError.unknownSlot(tensor: tensor, slot: key, known: slots)
+            }
+            let expected = key == "step" ? [] : shape
+            guard t.shape == expected else {
+                throw OptimizerStateError.shapeMismatch(tensor: tensor, expected: expected, found: t.shape)
+            }
+            if key == "step", !(t.item >= 0 && t.item == t.item.rounded()) {
+                throw OptimizerStateError.invalidStep(tensor: tensor, value: t.item)
+            }
+            guard loaded[name]?[key] == nil else { throw OptimizerStateError.duplicate(tensor) }
+            let copy = Storage(count: t.count)
+            copy.pointer.update(from: t.pointer, count: t.count)
+            loaded[name, default: [:]][key] = Tensor(shape: t.shape, storage: copy)
+        }
+        state = loaded
+    }
 }
 
 private func invalid(_ group: String, _ option: String, _ value: Any, _ requirement: String) -> OptimizerError {
@@ -183,9 +250,9 @@ public class CoreOptimizer: Optimizer {
     var core: OptimizerCore
     private let update: (inout OptimizerCore) -> Void
 
-    init(_ groups: [ParameterGroup], check: @escaping (GroupOptions, String) throws -> Void,
+    init(_ groups: [ParameterGroup], slots: [String], check: @escaping (GroupOptions, String) throws -> Void,
          update: @escaping (inout OptimizerCore) -> Void) throws {
-        core = try OptimizerCore(groups, check: check)
+        core = try OptimizerCore(groups, slots: slots, check: check)
         self.update = update
     }
 
@@ -195,11 +262,27 @@ public class CoreOptimizer: Optimizer {
     }
     /// Per-parameter state by parameter name and PyTorch's slot names (`momentum_buffer`, `exp_avg`, …).
     public var state: [String: [String: Tensor]] { core.state }
-    /// Number of `step()` calls.
+    /// Number of `step()` calls on this object; `loadState` does not restore it, as no update depends on it.
     public var stepCount: Int { core.stepCount }
 
     /// All state as (`parameter.slot`, tensor) in checkpoint order.
     public func namedState() -> [(String, Tensor)] { core.namedState() }
+
+    /// Replaces all state with copies of `state`; an unknown parameter or slot, or a wrong shape, is an error
+    /// naming the tensor, and leaves the state as it was.
+    public func loadState(_ state: [(String, Tensor)]) throws { try core.loadState(state) }
+
+    /// Writes one group's learning rate in place: unlike assigning `groups`, it neither copies the groups nor
+    /// re-validates them, and a bad rate throws instead of stopping the process.
+    public func setLearningRate(_ rate: Float, group: Int) throws {
+        guard core.groups.indices.contains(group) else {
+            throw OptimizerError.noSuchGroup(index: group, count: core.groups.count)
+        }
+        guard rate.isFinite, rate >= 0 else {
+            throw invalid(core.groups[group].name, "learning rate", rate, "must be finite and ≥ 0")
+        }
+        core.groups[group].options.learningRate = rate
+    }
 
     public func step() { update(&core) }
 }
@@ -207,7 +290,7 @@ public class CoreOptimizer: Optimizer {
 /// Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay, as `torch.optim.SGD`.
 public final class SGD: CoreOptimizer {
     public init(groups: [ParameterGroup]) throws {
-        try super.init(groups, check: { o, group in
+        try super.init(groups, slots: ["momentum_buffer"], check: { o, group in
             try checkMomentum(o, group)
             if o.nesterov && (o.momentum <= 0 || o.dampening != 0) {
                 throw invalid(group, "nesterov", "true (momentum \(o.momentum), dampening \(o.dampening))",
@@ -246,6 +329,11 @@ private func checkAdam(_ o: GroupOptions, _ group: String) throws {
     }
 }
 
+/// The slots `adamStep` creates.
+private func adamSlots(amsgrad: Bool) -> [String] {
+    ["step", "exp_avg", "exp_avg_sq"] + (amsgrad ? ["max_exp_avg_sq"] : [])
+}
+
 /// One Adam step over every trainable parameter; `decoupled` is AdamW's p ← p·(1 − lr·wd) instead of L2.
 private func adamStep(_ core: inout OptimizerCore, amsgrad: Bool, decoupled: Bool) {
     core.step { c, name, param, grad, o in
@@ -282,7 +370,9 @@ public final class Adam: CoreOptimizer {
 
     public init(groups: [ParameterGroup], amsgrad: Bool = false) throws {
         self.amsgrad = amsgrad
-        try super.init(groups, check: checkAdam) { adamStep(&$0, amsgrad: amsgrad, decoupled: false) }
+        try super.init(groups, slots: adamSlots(amsgrad: amsgrad), check: checkAdam) {
+            adamStep(&$0, amsgrad: amsgrad, decoupled: false)
+        }
     }
 }
 
@@ -292,14 +382,16 @@ public final class AdamW: CoreOptimizer {
 
     public init(groups: [ParameterGroup], amsgrad: Bool = false) throws {
         self.amsgrad = amsgrad
-        try super.init(groups, check: checkAdam) { adamStep(&$0, amsgrad: amsgrad, decoupled: true) }
+        try super.init(groups, slots: adamSlots(amsgrad: amsgrad), check: checkAdam) {
+            adamStep(&$0, amsgrad: amsgrad, decoupled: true)
+        }
     }
 }
 
 /// RMSprop with optional centering, momentum and L2 weight decay, as `torch.optim.RMSprop`.
 public final class RMSprop: CoreOptimizer {
     public init(groups: [ParameterGroup]) throws {
-        try super.init(groups, check: { o, group in
+        try super.init(groups, slots: ["step", "square_avg", "grad_avg", "momentum_buffer"], check: { o, group in
             try checkMomentum(o, group)
             try checkEps(o, group)
             if !(o.alpha >= 0 && o.alpha <= 1) { throw invalid(group, "alpha", o.alpha, "must be in [0, 1]") }

@@ -296,9 +296,9 @@ extension LearningRateSchedule {
 /// PyTorch `ReduceLROnPlateau`: multiply the rate by `factor` once the metric has not improved for more than
 /// `patience` steps, then wait `cooldown` steps (bad steps not counted) before counting again; never below `minLR`.
 ///
-/// Stateful, unlike the schedules above: call `step(metric:)` once per evaluation. "Improved" means below
-/// `best · (1 − threshold)` (mode min, threshold mode rel), above `best · (1 + threshold)` (max, rel), or
-/// `best ∓ threshold` (abs). As in PyTorch, a reduction smaller than 1e-8 is skipped.
+/// Stateful, unlike the schedules above: call `step(metric:)` once per evaluation, and checkpoint `state`.
+/// "Improved" means below `best · (1 − threshold)` (mode min, threshold mode rel), above `best · (1 + threshold)`
+/// (max, rel), or `best ∓ threshold` (abs). As in PyTorch, a reduction smaller than 1e-8 is skipped.
 public final class ReduceOnPlateau {
     public enum Mode: String, Sendable { case min, max }
     public enum ThresholdMode: String, Sendable { case rel, abs }
@@ -387,5 +387,78 @@ public final class ReduceOnPlateau {
             badSteps = 0
         }
         return Float(rate)
+    }
+}
+
+extension ReduceOnPlateau {
+    /// Everything `step(metric:)` changes, for a checkpoint.
+    public struct State: Codable, Equatable, Sendable {
+        public var rate: Double
+        /// ±infinity until the first metric arrives.
+        public var best: Double
+        public var badSteps: Int
+        public var cooldownLeft: Int
+        public var steps: Int
+
+        public init(rate: Double, best: Double, badSteps: Int, cooldownLeft: Int, steps: Int) {
+            (self.rate, self.best, self.badSteps, self.cooldownLeft, self.steps) =
+                (rate, best, badSteps, cooldownLeft, steps)
+        }
+
+        private enum CodingKeys: String, CodingKey { case rate, best, badSteps, cooldownLeft, steps }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            rate = try c.decodeExtendedDouble(forKey: .rate)
+            best = try c.decodeExtendedDouble(forKey: .best)
+            badSteps = try c.decode(Int.self, forKey: .badSteps)
+            cooldownLeft = try c.decode(Int.self, forKey: .cooldownLeft)
+            steps = try c.decode(Int.self, forKey: .steps)
+            for (key, ok) in [(CodingKeys.rate, rate >= 0), (.badSteps, badSteps >= 0),
+                              (.cooldownLeft, cooldownLeft >= 0), (.steps, steps >= 0)] where !ok {
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "must be ≥ 0")
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeExtendedDouble(rate, forKey: .rate)
+            try c.encodeExtendedDouble(best, forKey: .best)
+            try c.encode(badSteps, forKey: .badSteps)
+            try c.encode(cooldownLeft, forKey: .cooldownLeft)
+            try c.encode(steps, forKey: .steps)
+        }
+    }
+
+    /// The current state; setting it resumes from a saved one.
+    public var state: State {
+        get { State(rate: rate, best: best, badSteps: badSteps, cooldownLeft: cooldownLeft, steps: steps) }
+        set {
+            (rate, best, badSteps, cooldownLeft, steps) =
+                (newValue.rate, newValue.best, newValue.badSteps, newValue.cooldownLeft, newValue.steps)
+        }
+    }
+}
+
+/// JSON has no infinity, and a plateau's `best` starts at ±∞: non-finite values are written as the strings
+/// "inf", "-inf" and "nan", finite ones as plain numbers.
+extension KeyedEncodingContainer {
+    fileprivate mutating func encodeExtendedDouble(_ x: Double, forKey key: Key) throws {
+        if x.isFinite { return try encode(x, forKey: key) }
+        try encode(x.isNaN ? "nan" : x > 0 ? "inf" : "-inf", forKey: key)
+    }
+}
+
+extension KeyedDecodingContainer {
+    fileprivate func decodeExtendedDouble(forKey key: Key) throws -> Double {
+        if let x = try? decode(Double.self, forKey: key) { return x }
+        switch try decode(String.self, forKey: key) {
+        case "inf": return .infinity
+        case "-inf": return -.infinity
+        case "nan": return .nan
+        case let text:
+            throw DecodingError.dataCorruptedError(forKey: key, in: self,
+                                                   debugDescription: "'\(text)' is neither a number nor inf, -inf, nan")
+        }
     }
 }

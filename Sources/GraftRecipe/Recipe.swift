@@ -1,4 +1,5 @@
 import Foundation
+import GraftDistributed
 import GraftIO
 import GraftNN
 import GraftOptim
@@ -56,6 +57,9 @@ public struct Recipe {
         public var minDelta: Double
         public var labelSmoothing: Float
         public var trainFrozenBatchNorm: Bool
+        /// Data parallelism: compare a checksum of the replicas every this many steps; bytes per gradient bucket.
+        public var checkReplicasEvery: Int?
+        public var bucketBytes: Int
     }
 
     public var file: String
@@ -70,12 +74,17 @@ public struct Recipe {
     public var training: TrainingSpec
     /// The run directory: checkpoints `best/` and `last/`, `metrics.jsonl`, `results.json`, the recipe.
     public var output: String?
+    /// Every scalar of the recipe after overrides, as `field.path` and its text in file order: what a resumed run
+    /// must agree with.
+    public var fields: [(path: String, value: String)] = []
 
     /// Reads `path`, applies `overrides` (`field.path=value`), and checks every field.
     public static func load(path: String, overrides: [String] = []) throws -> Recipe {
         var root: YAMLNode = try YAML.load(path: path)
         for o in overrides { root = try override(root, o, file: path) }
-        return try Recipe(root, file: path)
+        var recipe = try Recipe(root, file: path)
+        recipe.fields = flatten(root)
+        return recipe
     }
 
     init(_ root: YAMLNode, file: String) throws {
@@ -139,7 +148,9 @@ public struct Recipe {
             monitor: try t.choice("monitor", ["loss", "accuracy", "macro-f1"], default: "loss")!,
             patience: try t.int("patience", min: 0), minDelta: try t.double("min-delta") ?? 0,
             labelSmoothing: Float(try t.fraction("label-smoothing") ?? 0),
-            trainFrozenBatchNorm: try t.bool("train-frozen-batch-norm") ?? false)
+            trainFrozenBatchNorm: try t.bool("train-frozen-batch-norm") ?? false,
+            checkReplicasEvery: try t.int("check-replicas-every", min: 1),
+            bucketBytes: (try t.int("bucket-kib", min: 1) ?? GradientReducer.defaultBucketBytes / 1024) * 1024)
         if let clip = training.clipGradientNorm, !(clip > 0) { throw t.error("clip-grad-norm", "must be > 0, got \(clip)") }
         if training.minDelta < 0 { throw t.error("min-delta", "must be ≥ 0, got \(training.minDelta)") }
         try t.finish()
@@ -257,5 +268,15 @@ public struct StrategySpec {
         if let fixed { return (fixed, nil) }
         let (strategy, reason) = FineTuningStrategy.auto(datasetSize: rows, similarity: similarity)
         return (strategy, reason)
+    }
+}
+
+/// The scalars under `node` as (dotted path, text), sequences indexed from 0.
+func flatten(_ node: YAMLNode, prefix: String = "") -> [(path: String, value: String)] {
+    switch node.kind {
+    case .null: [(prefix, "~")]
+    case let .scalar(text, _): [(prefix, text)]
+    case let .sequence(items): items.enumerated().flatMap { flatten($1, prefix: "\(prefix).\($0)") }
+    case let .mapping(entries): entries.flatMap { flatten($0.value, prefix: prefix.isEmpty ? $0.key : "\(prefix).\($0.key)") }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import GraftCore
 import GraftData
+import GraftDistributed
 import GraftIO
 import GraftNN
 import GraftOptim
@@ -18,41 +19,145 @@ public struct RunResult {
     public let test: Evaluation?
 }
 
-/// Carries out a recipe: data, model, strategy, optimizer and schedule, training with evaluation each epoch,
-/// checkpoints `last/` (every epoch) and `best/` (each improvement) under `output`, then the best weights on the
-/// test rows.
+/// Carries out a recipe on every rank of `communicator`: data, model, strategy, optimizer and schedule, training
+/// with evaluation each epoch, checkpoints `last/` (every epoch) and `best/` (each improvement) under `output`, then
+/// the best weights on the test rows. Rank 0 alone logs and writes; every rank computes.
 public final class RecipeRun {
     public let recipe: Recipe
-    /// Where progress lines go.
+    public let communicator: any Communicator
+    /// Where rank 0's progress lines go.
     public var log: (String) -> Void = { print($0) }
 
-    public init(_ recipe: Recipe) { self.recipe = recipe }
+    public init(_ recipe: Recipe, communicator: any Communicator = LocalCommunicator()) {
+        self.recipe = recipe
+        self.communicator = communicator
+    }
 
+    private func say(_ line: String) { if communicator.isRoot { log(line) } }
+
+    /// Trains; `resume` continues the run in that directory from its `last/` checkpoint.
     @discardableResult
-    public func run(overwrite: Bool = false) throws -> RunResult {
+    public func run(overwrite: Bool = false, resume: String? = nil) throws -> RunResult {
         let start = Date()
-        if let output = recipe.output { try checkOutput(output, overwrite: overwrite) }
-        var rng = RandomGenerator(seed: recipe.seed)
+        let output = resume ?? recipe.output
+        // Start-up may fail on one rank only (a file missing on one node); the ranks agree before any training
+        // collective, so that none is left waiting.
+        let setup = try communicator.agree { try prepare(output: output, overwrite: overwrite, resume: resume) }
+        let (data, tuner, strategy, reason) = (setup.data, setup.tuner, setup.strategy, setup.reason)
+        let trainer = tuner.trainer
+        let t = recipe.training
+        let headGroup = tuner.blockNames.count - 1
+        var epochStart = Date()
+        trainer.onEpochStart.append { _ in epochStart = Date() }
+        trainer.onEpochEnd.append { [unowned self] report in
+            let seconds = Date().timeIntervalSince(epochStart)
+            say(String(format: "epoch %3d  train loss %.4f  %@ loss %.4f  acc %5.1f%%  F1 %.3f  lr %.2e  %5.1f s%@",
+                       report.epoch + 1, report.trainLoss, data.validation == nil ? "fit" : "val", report.evaluation.loss,
+                       100 * report.evaluation.accuracy, report.evaluation.macroF1,
+                       report.learningRates[headGroup], seconds, report.improved ? "  *" : ""))
+            guard let output, communicator.isRoot else { return .proceed }
+            var metrics = EpochMetrics(report)
+            metrics.seconds = seconds
+            try appendLine(try jsonText(metrics, pretty: false), to: "\(output)/metrics.jsonl")
+            let state = CheckpointState(trainer: trainer, strategyEpoch: tuner.strategyEpoch,
+                                        recipe: recipe.fields.map { "\($0.path)=\($0.value)" }, report: report)
+            try Checkpoint.save(trainer, state: state, to: "\(output)/last")
+            if report.improved { try Checkpoint.save(trainer, state: state, to: "\(output)/best") }
+            return .proceed
+        }
 
+        let remaining = t.epochs - min(tuner.strategyEpoch, t.epochs)
+        var reports: [EpochReport] = []
+        if remaining > 0 {
+            trainer.configuration.epochs = remaining
+            reports = try tuner.fit(setup.batches(data.train, true), validation: data.validation.map { setup.batches($0, false) })
+        }
+        // The best epoch is chosen on validation rows; without them the last weights stand.
+        var weightsEpoch = trainer.epochCount - 1
+        if data.validation != nil, let best = trainer.bestEpoch {
+            trainer.restoreBest()
+            weightsEpoch = best
+        }
+        let test = try data.test.map { try trainer.evaluate(setup.batches($0, false)) }
+        if let test {
+            say(String(format: "test (weights of epoch %d): loss %.4f  accuracy %.2f%%  macro-F1 %.4f",
+                       weightsEpoch + 1, test.loss, 100 * test.accuracy, test.macroF1))
+            for (c, name) in data.classNames.enumerated() {
+                say(String(format: "  %-16@ precision %.3f  recall %.3f  F1 %.3f", name, test.confusion.precision(c),
+                           test.confusion.recall(c), test.confusion.f1(c)))
+            }
+        }
+        let result = RunResult(strategy: strategy, reason: reason, reports: reports, bestEpoch: trainer.bestEpoch,
+                               testedEpoch: weightsEpoch, test: test)
+        if let output {
+            // Rank 0 writes; the others learn whether it could.
+            try communicator.agree {
+                guard communicator.isRoot else { return }
+                try writeResults(result, classNames: data.classNames, seconds: Date().timeIntervalSince(start), to: output)
+            }
+            say("wrote \(output)/best, \(output)/last, metrics.jsonl, results.json")
+        }
+        return result
+    }
+
+    /// What training needs, made on every rank.
+    private struct Setup {
+        let data: RecipeData
+        let tuner: FineTuner
+        let strategy: FineTuningStrategy
+        let reason: String?
+        let batches: (LabelledRows, Bool) -> Batches
+    }
+
+    /// Data, model, output directory (rank 0), strategy and trainer; with `resume`, the checkpoint's state.
+    private func prepare(output: String?, overwrite: Bool, resume: String?) throws -> Setup {
+        var saved: CheckpointState?
+        if let resume {
+            saved = try Checkpoint.loadState(from: "\(resume)/last")
+            try checkResumable(saved!, directory: resume)
+        } else if let output, communicator.isRoot {
+            try checkOutput(output, overwrite: overwrite)
+        }
+        var rng = RandomGenerator(seed: recipe.seed)
         let tokenizer = try recipe.model.tokenizer(vocabulary: recipe.data.vocabulary)
         if recipe.data.format == .textFolder && tokenizer == nil {
             throw RecipeError(file: recipe.file, line: nil, field: "model.architecture", "text data needs a bert model")
         }
         let data = try RecipeData.load(recipe.data, seed: recipe.seed, tokenizer: tokenizer)
-        data.notes.forEach(log)
-        log("data: \(data.train.count) training, \(data.validation?.count ?? 0) validation, \(data.test?.count ?? 0) test rows; "
+        data.notes.forEach(say)
+        say("data: \(data.train.count) training, \(data.validation?.count ?? 0) validation, \(data.test?.count ?? 0) test rows; "
             + "\(data.classNames.count) classes (\(data.classNames.joined(separator: ", ")))")
 
         let (model, modelLine) = try recipe.model.build(classes: data.classNames.count, inputShape: data.inputShape,
                                                         padId: tokenizer?.padId ?? 0, using: &rng)
-        log("model: \(modelLine)")
-        // Only now that data and weights have loaded is an earlier run in `output` replaced.
-        if let output = recipe.output { try prepareOutput(output) }
+        say("model: \(modelLine)")
         let (strategy, reason) = recipe.strategy.resolve(rows: data.train.count)
-        log("strategy: \(strategy)")
-        if let reason { log("  auto: \(reason)") }
+        say("strategy: \(strategy)")
+        if let reason { say("  auto: \(reason)") }
 
         let t = recipe.training
+        let ranks = communicator.size
+        // Batch norm normalises each rank's rows by their own statistics: it needs two of them per step, and a short
+        // last batch would leave a rank with fewer.
+        let hasBatchNorm = model.namedModules().contains { $0.1 is BatchNorm }
+        if hasBatchNorm && t.batchSize / ranks < 2 {
+            throw RecipeError(file: recipe.file, line: nil, field: "training.batch-size",
+                              "\(t.batchSize) rows over \(ranks) rank\(ranks == 1 ? "" : "s") leaves a rank fewer than 2 rows per step, "
+                                  + "which batch norm cannot normalise; use a batch size of at least \(2 * ranks)")
+        }
+        let dropLast = hasBatchNorm && data.train.count % t.batchSize != 0
+        let batches = { (rows: LabelledRows, shuffle: Bool) in
+            Batches(inputs: rows.inputs, labels: rows.labels, batchSize: t.batchSize, shuffle: shuffle, seed: self.recipe.seed,
+                    dropLast: shuffle && dropLast)
+        }
+        if ranks > 1 {
+            let share = Batches.share(t.batchSize, rank: ranks - 1, of: ranks).count
+            say("data-parallel: \(ranks) ranks, global batch \(t.batchSize) (\(share)\(t.batchSize % ranks == 0 ? "" : "–\(share + 1)") rows per rank)")
+        }
+        if dropLast {
+            say("batch norm: the last \(data.train.count % t.batchSize) rows of each epoch's shuffled order (a short batch) are left out")
+        }
+
         var configuration = Trainer.Configuration(epochs: t.epochs)
         configuration.accumulationSteps = t.accumulationSteps
         configuration.clipGradientNorm = t.clipGradientNorm
@@ -60,8 +165,10 @@ public final class RecipeRun {
         configuration.patience = t.patience
         configuration.minDelta = t.minDelta
         configuration.trainFrozenBatchNorm = t.trainFrozenBatchNorm
-        let batchesPerEpoch = (data.train.count + t.batchSize - 1) / t.batchSize
-        let steps = t.epochs * ((batchesPerEpoch + t.accumulationSteps - 1) / t.accumulationSteps)
+        configuration.checkReplicasEvery = t.checkReplicasEvery
+        configuration.bucketBytes = t.bucketBytes
+        let stepsPerEpoch = batches(data.train, true).batchCount
+        let steps = t.epochs * ((stepsPerEpoch + t.accumulationSteps - 1) / t.accumulationSteps)
         var plateau: ReduceOnPlateau?
         if let (kind, options) = recipe.schedule {
             do {
@@ -73,66 +180,63 @@ public final class RecipeRun {
         }
         let kind = recipe.optimizer.kind
         let tuner = try FineTuner(model: model, strategy: strategy, configuration: configuration,
-                                  base: recipe.optimizer.options, makeOptimizer: { try kind.make($0) })
+                                  base: recipe.optimizer.options, communicator: communicator,
+                                  makeOptimizer: { try kind.make($0) })
         let trainer = tuner.trainer
         trainer.plateau = plateau
         if t.labelSmoothing > 0 {
             let smoothing = t.labelSmoothing
             trainer.loss = { Tensor.crossEntropy($0, targets: $1, labelSmoothing: smoothing) }
         }
-        log("optimizer: \(kind.rawValue), \(steps) steps of \(t.batchSize)"
+        say("optimizer: \(kind.rawValue), \(steps) steps of \(t.batchSize)"
             + (t.accumulationSteps > 1 ? " × \(t.accumulationSteps) accumulated" : "")
             + (recipe.schedule.map { ", schedule \($0.kind.rawValue)" } ?? ""))
 
-        let headGroup = tuner.blockNames.count - 1
-        var epochStart = Date()
-        trainer.onEpochStart.append { _ in epochStart = Date() }
-        trainer.onEpochEnd.append { [unowned self] report in
-            let seconds = Date().timeIntervalSince(epochStart)
-            log(String(format: "epoch %3d  train loss %.4f  %@ loss %.4f  acc %5.1f%%  F1 %.3f  lr %.2e  %5.1f s%@",
-                       report.epoch + 1, report.trainLoss, data.validation == nil ? "fit" : "val", report.evaluation.loss,
-                       100 * report.evaluation.accuracy, report.evaluation.macroF1,
-                       report.learningRates[headGroup], seconds, report.improved ? "  *" : ""))
-            if let output = recipe.output {
-                do {
-                    try appendLine(jsonLine(report.jsonObject.merging(["seconds": seconds]) { a, _ in a }),
-                                   to: "\(output)/metrics.jsonl")
-                    try Checkpoint.save(trainer, report: report, to: "\(output)/last")
-                    if report.improved { try Checkpoint.save(trainer, report: report, to: "\(output)/best") }
-                } catch {
-                    log("error: \(error)")
-                    return .stop
-                }
-            }
-            return .proceed
+        if let resume, let saved {
+            try Checkpoint.loadModel(model, from: "\(resume)/last")
+            try Checkpoint.loadOptimizer(trainer.optimizer, from: "\(resume)/last")
+            let best = saved.best == nil ? nil : try Checkpoint.loadWeights(from: "\(resume)/best")
+            try trainer.restore(saved, bestWeights: best)
+            tuner.resume(strategyEpoch: saved.strategyEpoch, stopping: saved.stopping)
+            if communicator.isRoot { try keepMetrics(in: resume, before: saved.epoch) }
+            say("resumed \(resume) after epoch \(saved.epoch) (step \(saved.step))"
+                + (saved.ranks == ranks ? "" : "; written by \(saved.ranks) rank\(saved.ranks == 1 ? "" : "s"), now \(ranks): "
+                    + "batches split differently, so results match an uninterrupted run within float tolerance, not bit for bit"))
+        } else if let output, communicator.isRoot {
+            // Only now that data and weights have loaded is an earlier run in `output` replaced.
+            try prepareOutput(output)
         }
+        return Setup(data: data, tuner: tuner, strategy: strategy, reason: reason, batches: batches)
+    }
 
-        let batches = { (rows: LabelledRows, shuffle: Bool) in
-            Batches(inputs: rows.inputs, labels: rows.labels, batchSize: t.batchSize, shuffle: shuffle, seed: self.recipe.seed)
+    /// Refuses to resume a run that finished or was made by another recipe.
+    private func checkResumable(_ saved: CheckpointState, directory: String) throws {
+        if FileManager.default.fileExists(atPath: "\(directory)/results.json") {
+            throw RecipeError(file: recipe.file, line: nil, field: "--resume", "\(directory) holds a finished run (results.json); nothing to resume")
         }
-        let reports = tuner.fit(batches(data.train, true), validation: data.validation.map { batches($0, false) })
-        // The best epoch is chosen on validation rows; without them the last weights stand.
-        var weightsEpoch = trainer.epochCount - 1
-        if data.validation != nil, let best = trainer.bestEpoch {
-            trainer.restoreBest()
-            weightsEpoch = best
+        // A longer run may continue a shorter one; the output is where it is resumed.
+        let free: Set<String> = ["output", "training.epochs"]
+        let old = Dictionary(saved.recipe.map { line in
+            let eq = line.firstIndex(of: "=") ?? line.endIndex
+            return (String(line[..<eq]), eq < line.endIndex ? String(line[line.index(after: eq)...]) : "")
+        }, uniquingKeysWith: { a, _ in a })
+        let new = Dictionary(recipe.fields.map { ($0.path, $0.value) }, uniquingKeysWith: { a, _ in a })
+        let changed = Set(old.keys).union(new.keys).subtracting(free).filter { old[$0] != new[$0] }.sorted()
+        guard changed.isEmpty else {
+            throw RecipeError(file: recipe.file, line: nil, field: "--resume", "the recipe differs from the one \(directory) was trained with: "
+                + changed.map { "\($0) \(old[$0] ?? "(absent)") → \(new[$0] ?? "(absent)")" }.joined(separator: ", "))
         }
-        let test = data.test.map { trainer.evaluate(batches($0, false)) }
-        if let test {
-            log(String(format: "test (weights of epoch %d): loss %.4f  accuracy %.2f%%  macro-F1 %.4f",
-                       weightsEpoch + 1, test.loss, 100 * test.accuracy, test.macroF1))
-            for (c, name) in data.classNames.enumerated() {
-                log(String(format: "  %-16@ precision %.3f  recall %.3f  F1 %.3f", name, test.confusion.precision(c),
-                           test.confusion.recall(c), test.confusion.f1(c)))
-            }
+    }
+
+    /// Cuts `metrics.jsonl` back to the epochs before `epoch`: those after it are trained again.
+    private func keepMetrics(in directory: String, before epoch: Int) throws {
+        let path = "\(directory)/metrics.jsonl"
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        let kept = text.split(separator: "\n").filter { line in
+            guard let m = try? JSONDecoder().decode(EpochMetrics.self, from: Data(line.utf8)) else { return false }
+            return m.epoch < epoch
         }
-        let result = RunResult(strategy: strategy, reason: reason, reports: reports, bestEpoch: trainer.bestEpoch,
-                               testedEpoch: weightsEpoch, test: test)
-        if let output = recipe.output {
-            try writeResults(result, classNames: data.classNames, seconds: Date().timeIntervalSince(start), to: output)
-            log("wrote \(output)/best, \(output)/last, metrics.jsonl, results.json")
-        }
-        return result
+        try AtomicDirectory.writeFile(kept.map { $0 + "\n" }.joined(), named: "metrics.jsonl", in: directory)
     }
 
     /// Refuses to mix a new run into an earlier one unless asked to.
@@ -141,16 +245,17 @@ public final class RecipeRun {
         if !existing.isEmpty && !overwrite {
             throw RecipeError(file: recipe.file, line: nil, field: "output",
                               "\(output) already holds a run (\(existing.sorted().joined(separator: ", "))); "
-                                  + "choose another output or pass --overwrite")
+                                  + "choose another output, pass --overwrite, or --resume \(output)")
         }
     }
 
-    /// Creates `output` with a copy of the recipe and an empty metrics log.
+    /// Creates `output` with a copy of the recipe and an empty metrics log, and removes an earlier run's results.
     private func prepareOutput(_ output: String) throws {
         let fm = FileManager.default
         do {
             try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
             try? fm.removeItem(atPath: "\(output)/metrics.jsonl")
+            try? fm.removeItem(atPath: "\(output)/results.json")
             let text = try String(contentsOfFile: recipe.file, encoding: .utf8)
             try AtomicDirectory.writeFile(text, named: "recipe.yaml", in: output)
         } catch let error as SafeTensorsError {
@@ -161,33 +266,47 @@ public final class RecipeRun {
     }
 
     private func writeResults(_ r: RunResult, classNames: [String], seconds: Double, to output: String) throws {
-        var object: [String: Any] = ["strategy": "\(r.strategy)", "epochs": r.reports.count, "seconds": seconds]
-        if let reason = r.reason { object["auto_reason"] = reason }
-        if let best = r.bestEpoch, let report = r.reports.first(where: { $0.epoch == best }) {
-            object["best_epoch"] = best
-            object["best_evaluation"] = report.jsonObject
-        }
-        if let test = r.test {
-            object["tested_epoch"] = r.testedEpoch
-            object["test"] = [
-                "loss": test.loss, "accuracy": test.accuracy, "macro_f1": test.macroF1,
-                "per_class": classNames.enumerated().map { c, name in
-                    ["class": name, "precision": test.confusion.precision(c), "recall": test.confusion.recall(c),
-                     "f1": test.confusion.f1(c)] as [String: Any]
-                },
-            ] as [String: Any]
-        }
-        try AtomicDirectory.writeFile(jsonText(object), named: "results.json", in: output)
+        let best = r.bestEpoch.flatMap { b in r.reports.first { $0.epoch == b } }
+        let results = Results(
+            strategy: "\(r.strategy)", epochs: r.reports.count, seconds: seconds, autoReason: r.reason,
+            bestEpoch: r.bestEpoch, bestEvaluation: best.map(EpochMetrics.init), testedEpoch: r.test == nil ? nil : r.testedEpoch,
+            test: r.test.map { test in
+                Results.Test(loss: test.loss.isFinite ? test.loss : nil, accuracy: test.accuracy, macroF1: test.macroF1,
+                             perClass: classNames.enumerated().map { c, name in
+                                 .init(name: name, precision: test.confusion.precision(c), recall: test.confusion.recall(c),
+                                       f1: test.confusion.f1(c))
+                             })
+            }, ranks: communicator.size)
+        try AtomicDirectory.writeFile(try jsonText(results), named: "results.json", in: output)
     }
 }
 
-private func jsonText(_ object: [String: Any]) -> String {
-    let data = try! JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-    return String(decoding: data, as: UTF8.self) + "\n"
-}
-
-private func jsonLine(_ object: [String: Any]) -> String {
-    String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+/// `results.json`.
+struct Results: Encodable {
+    struct Test: Encodable {
+        struct PerClass: Encodable {
+            let name: String
+            let precision, recall, f1: Double
+            enum CodingKeys: String, CodingKey { case name = "class", precision, recall, f1 }
+        }
+        let loss: Double?
+        let accuracy, macroF1: Double
+        let perClass: [PerClass]
+        enum CodingKeys: String, CodingKey { case loss, accuracy, macroF1 = "macro_f1", perClass = "per_class" }
+    }
+    let strategy: String
+    let epochs: Int
+    let seconds: Double
+    let autoReason: String?
+    let bestEpoch: Int?
+    let bestEvaluation: EpochMetrics?
+    let testedEpoch: Int?
+    let test: Test?
+    let ranks: Int
+    enum CodingKeys: String, CodingKey {
+        case strategy, epochs, seconds, autoReason = "auto_reason", bestEpoch = "best_epoch"
+        case bestEvaluation = "best_evaluation", testedEpoch = "tested_epoch", test, ranks
+    }
 }
 
 private func appendLine(_ line: String, to path: String) throws {

@@ -4,20 +4,125 @@ import GraftIO
 import GraftNN
 import GraftOptim
 
+/// Everything besides the weights and optimizer slots that a run needs to continue where it stopped; `state.json`.
+public struct CheckpointState: Codable, Sendable {
+    public struct Best: Codable, Sendable {
+        public var value: Double
+        public var epoch: Int
+    }
+
+    public struct GroupState: Codable, Sendable {
+        public var name: String
+        public var baseLR: Float
+        public var lr: Float
+        public var frozen: Bool
+    }
+
+    /// Epochs completed and optimizer steps taken.
+    public var epoch: Int
+    public var step: Int
+    /// The strategy's position in its stages (ahead of `epoch` when an early-stopped stage was skipped).
+    public var strategyEpoch: Int
+    public var best: Best?
+    public var stopping: EarlyStopping?
+    public var plateau: ReduceOnPlateau.State?
+    public var groups: [GroupState]
+    /// The number of ranks that wrote it.
+    public var ranks: Int
+    /// The recipe's fields after overrides, `path=value`, in file order.
+    public var recipe: [String]
+    /// The last epoch's figures.
+    public var metrics: EpochMetrics?
+
+    /// The trainer's position after `report`.
+    public init(trainer: Trainer, strategyEpoch: Int, recipe: [String], report: EpochReport?) {
+        epoch = trainer.epochCount
+        step = trainer.stepCount
+        self.strategyEpoch = strategyEpoch
+        best = zip(trainer.bestValue, trainer.bestEpoch).map { Best(value: $0, epoch: $1) }
+        stopping = trainer.stopping
+        plateau = trainer.plateau?.state
+        groups = trainer.optimizer.groups.enumerated().map { i, g in
+            GroupState(name: g.name, baseLR: trainer.baseRates[i], lr: g.options.learningRate, frozen: g.frozen)
+        }
+        ranks = trainer.communicator.size
+        self.recipe = recipe
+        metrics = report.map(EpochMetrics.init)
+    }
+}
+
+private func zip<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
+    guard let a, let b else { return nil }
+    return (a, b)
+}
+
+/// One epoch's figures as `metrics.jsonl` and `state.json` hold them; a non-finite value (a diverged loss) is null.
+public struct EpochMetrics: Codable, Sendable {
+    public var epoch: Int
+    public var trainLoss: Double?
+    public var loss: Double?
+    public var accuracy: Double?
+    public var macroF1: Double?
+    public var monitored: Double?
+    public var improved: Bool
+    public var lr: [Float?]
+    public var seconds: Double?
+
+    public init(_ report: EpochReport) {
+        func finite(_ x: Double) -> Double? { x.isFinite ? x : nil }
+        epoch = report.epoch
+        trainLoss = finite(report.trainLoss)
+        loss = finite(report.evaluation.loss)
+        accuracy = finite(report.evaluation.accuracy)
+        macroF1 = finite(report.evaluation.macroF1)
+        monitored = finite(report.monitored)
+        improved = report.improved
+        lr = report.learningRates.map { $0.isFinite ? $0 : nil }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, trainLoss = "train_loss", loss, accuracy, macroF1 = "macro_f1", monitored, improved, lr, seconds
+    }
+}
+
+/// JSON text of a value, keys sorted; `pretty` for files people read.
+public func jsonText(_ value: some Encodable, pretty: Bool = true) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys] : [.sortedKeys]
+    return String(decoding: try encoder.encode(value), as: UTF8.self) + (pretty ? "\n" : "")
+}
+
 /// A checkpoint directory: `model.safetensors` (the state dict under PyTorch/HF names, loadable in Python as is),
 /// `optimizer.safetensors` (per-parameter state as `parameter.slot`, PyTorch's slot names) and `state.json`
-/// (epoch, step, the monitored value, each group's rate and frozen flag, the last epoch's metrics). Written
-/// atomically: a crash or an error leaves the previous checkpoint of that name as it was.
+/// (`CheckpointState`). Written atomically: a crash or an error leaves the previous checkpoint of that name as it was.
 public enum Checkpoint {
-    /// Writes the trainer's model and optimizer state and its position after `report` into `directory`.
-    public static func save(_ trainer: Trainer, report: EpochReport?, to directory: String,
-                            extra: [String: String] = [:]) throws {
+    /// Writes the trainer's model, optimizer state and `state` into `directory`.
+    public static func save(_ trainer: Trainer, state: CheckpointState, to directory: String) throws {
         let optimizerState = trainer.optimizer.namedState()
+        let stateText = try jsonText(state)
         try AtomicDirectory.write(directory) { dir in
             try SafeTensors.write(trainer.model.stateDict(), to: "\(dir)/model.safetensors", metadata: ["format": "pt"])
             try SafeTensors.write(optimizerState, to: "\(dir)/optimizer.safetensors")
-            try AtomicDirectory.writeFile(stateJSON(trainer, report: report, extra: extra), named: "state.json", in: dir)
+            try AtomicDirectory.writeFile(stateText, named: "state.json", in: dir)
         }
+    }
+
+    /// Reads `directory/state.json`.
+    public static func loadState(from directory: String) throws -> CheckpointState {
+        let path = "\(directory)/state.json"
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CheckpointError(path: path, "cannot read (is this a checkpoint directory?)")
+        }
+        do { return try JSONDecoder().decode(CheckpointState.self, from: data) } catch let DecodingError.keyNotFound(key, context) {
+            throw CheckpointError(path: path, "field '\((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))' is missing")
+        } catch {
+            throw CheckpointError(path: path, "not a Graft checkpoint state: \(error)")
+        }
+    }
+
+    /// The tensors of `directory/model.safetensors`.
+    public static func loadWeights(from directory: String) throws -> [(String, Tensor)] {
+        try SafeTensorsFile(path: "\(directory)/model.safetensors").tensors()
     }
 
     /// Loads `directory/model.safetensors` into `model`, strictly: every tensor must match by name and shape.
@@ -26,33 +131,19 @@ public enum Checkpoint {
         try model.load(Dictionary(uniqueKeysWithValues: try file.tensors()), strict: true, source: file.path)
     }
 
-    static func stateJSON(_ trainer: Trainer, report: EpochReport?, extra: [String: String]) -> String {
-        var object: [String: Any] = [
-            "epoch": trainer.epochCount,
-            "step": trainer.stepCount,
-            "groups": trainer.optimizer.groups.enumerated().map { i, g in
-                ["name": g.name, "base_lr": jsonNumber(Double(trainer.baseRates[i])), "lr": jsonNumber(Double(g.options.learningRate)),
-                 "frozen": g.frozen] as [String: Any]
-            },
-        ]
-        if let best = trainer.bestValue, let epoch = trainer.bestEpoch {
-            object["best"] = ["value": jsonNumber(best), "epoch": epoch] as [String: Any]
+    /// Loads `directory/optimizer.safetensors` into `optimizer`.
+    public static func loadOptimizer(_ optimizer: any Optimizer, from directory: String) throws {
+        let file = try SafeTensorsFile(path: "\(directory)/optimizer.safetensors")
+        do { try optimizer.loadState(try file.tensors()) } catch {
+            throw CheckpointError(path: file.path, "\(error)")
         }
-        if let report { object["metrics"] = report.jsonObject }
-        for (k, v) in extra { object[k] = v }
-        let data = try! JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-        return String(decoding: data, as: UTF8.self) + "\n"
     }
 }
 
-extension EpochReport {
-    /// The report as JSON-ready values (for `state.json` and metric logs).
-    public var jsonObject: [String: Any] {
-        ["epoch": epoch, "train_loss": jsonNumber(trainLoss), "loss": jsonNumber(evaluation.loss),
-         "accuracy": jsonNumber(evaluation.accuracy), "macro_f1": jsonNumber(evaluation.macroF1),
-         "monitored": jsonNumber(monitored), "improved": improved, "lr": learningRates.map { jsonNumber(Double($0)) }]
-    }
+/// A checkpoint that cannot be read back: which file, and why.
+public struct CheckpointError: Error, CustomStringConvertible {
+    public let path: String
+    public let problem: String
+    public init(path: String, _ problem: String) { (self.path, self.problem) = (path, problem) }
+    public var description: String { "\(path): \(problem)" }
 }
-
-/// JSON has no NaN or infinity (a diverged loss): those are written as null.
-func jsonNumber(_ x: Double) -> Any { x.isFinite ? x : NSNull() }

@@ -13,6 +13,14 @@ public struct ConfusionMatrix: Sendable, Equatable {
         counts = [Int](repeating: 0, count: classes * classes)
     }
 
+    /// A matrix from its row-major counts (e.g. summed over ranks).
+    public init(classes: Int, counts: [Int]) {
+        require(counts.count == classes * classes && counts.allSatisfy { $0 >= 0 },
+                "ConfusionMatrix: \(counts.count) counts for \(classes) classes")
+        self.init(classes: classes)
+        self.counts = counts
+    }
+
     public subscript(actual: Int, predicted: Int) -> Int { counts[actual * classes + predicted] }
 
     /// Adds one prediction per target.

@@ -1,4 +1,6 @@
 import GraftCore
+import GraftData
+import GraftDistributed
 import GraftNN
 import GraftOptim
 
@@ -131,7 +133,7 @@ public final class FineTuner {
     /// `makeOptimizer` receives one group per block (Adam by default); its group options beyond the learning rate
     /// come from `base`.
     public init(model: any BlockClassifier, strategy: FineTuningStrategy, configuration: Trainer.Configuration,
-                base: GroupOptions? = nil,
+                base: GroupOptions? = nil, communicator: any Communicator = LocalCommunicator(),
                 makeOptimizer: ([ParameterGroup]) throws -> any Optimizer = { try Adam(groups: $0) }) throws {
         let blocks = model.blocks
         require(!blocks.isEmpty, "FineTuner: \(type(of: model)) has no blocks")
@@ -148,7 +150,7 @@ public final class FineTuner {
         }
         let groups = try makeGroups(model, blocks: blocks, specs: specs, base: base ?? GroupOptions(learningRate: rates[0]))
         trainer = Trainer(model: model, forward: { model($0) }, optimizer: try makeOptimizer(groups),
-                          configuration: configuration)
+                          configuration: configuration, communicator: communicator)
         (self.model, self.strategy, blockNames) = (model, strategy, blocks.map(\.0))
         trainer.onEpochStart.append { [unowned self] _ in apply(epoch: strategyEpoch) }
         trainer.onEpochEnd.append { [unowned self] _ in strategyEpoch += 1; return .proceed }
@@ -175,11 +177,24 @@ public final class FineTuner {
         }
     }
 
+    /// Continues a run from a checkpoint's strategy position and early-stopping state: within a stage the stopping
+    /// state carries on; a stage that had already decided to stop is over, as it would have been without the break.
+    public func resume(strategyEpoch epoch: Int, stopping: EarlyStopping?) {
+        strategyEpoch = epoch
+        let stageStart = strategy.stages.compactMap(\.end).filter { $0 <= epoch }.max() ?? 0
+        guard let stopping, epoch > stageStart else { return }
+        if stopping.epochsWithoutImprovement >= stopping.patience {
+            strategyEpoch = strategy.stages.compactMap(\.end).first { $0 > epoch } ?? Int.max
+        } else {
+            trainer.pendingStopping = stopping
+        }
+    }
+
     /// Trains `trainer.configuration.epochs` more epochs of the strategy, stage by stage; a cached stage trains
     /// the head on body features computed once here (`FeatureCache`), the others the whole model. Early stopping
     /// ends a stage: in two-stage's head stage the run moves on to the second stage, otherwise the call ends.
     @discardableResult
-    public func fit(_ train: Batches, validation: Batches? = nil) -> [EpochReport] {
+    public func fit(_ train: Batches, validation: Batches? = nil) throws -> [EpochReport] {
         let epochs = trainer.configuration.epochs
         defer { trainer.configuration.epochs = epochs }
         let target = strategyEpoch + epochs
@@ -190,12 +205,14 @@ public final class FineTuner {
             trainer.configuration.epochs = stageEnd - strategyEpoch
             if cached {
                 apply(epoch: strategyEpoch)
+                let comm = trainer.communicator
+                let cachedTrain = try FeatureCache.cache(train, through: model, communicator: comm)
+                let cachedValidation = try validation.map { try FeatureCache.cache($0, through: model, communicator: comm) }
                 trainer.forward = { [model] in model.head($0) }
-                reports += trainer.fit(FeatureCache.cache(train, through: model),
-                                       validation: validation.map { FeatureCache.cache($0, through: model) })
-                trainer.forward = { [model] in model($0) }
+                defer { trainer.forward = { [model] in model($0) } }
+                reports += try trainer.fit(cachedTrain, validation: cachedValidation)
             } else {
-                reports += trainer.fit(train, validation: validation)
+                reports += try trainer.fit(train, validation: validation)
             }
             guard strategyEpoch < stageEnd else { continue }
             // Stopped early: a stage with a fixed end hands over to the next one; an open-ended one ends the call.

@@ -1,4 +1,6 @@
 import GraftCore
+import GraftData
+import GraftDistributed
 import GraftNN
 import GraftOptim
 
@@ -50,12 +52,12 @@ public enum Monitor: Sendable {
 }
 
 /// Stops after `patience` epochs without an improvement larger than `minDelta` (Keras/Lightning semantics).
-public struct EarlyStopping: Sendable {
+public struct EarlyStopping: Sendable, Codable, Equatable {
     public let patience: Int
     public let minDelta: Double
     public let higherIsBetter: Bool
-    public private(set) var best: Double?
-    public private(set) var epochsWithoutImprovement = 0
+    public internal(set) var best: Double?
+    public internal(set) var epochsWithoutImprovement = 0
 
     /// `best`: a value to beat from an earlier stage of the same run.
     public init(patience: Int, minDelta: Double = 0, higherIsBetter: Bool, best: Double? = nil) {
@@ -76,9 +78,11 @@ public struct EarlyStopping: Sendable {
     }
 }
 
-/// The training loop: seeded mini-batches, forward, loss, backward toward unfrozen parameters only, optional
-/// clipping and accumulation, a per-group scheduled learning rate, evaluation each epoch, early stopping, and the
-/// best and last weights kept in memory.
+/// The training loop, data-parallel over `communicator`: each rank trains on its part of every global batch,
+/// gradients of the unfrozen parameters are summed over ranks (`GradientReducer`), and every rank takes the same
+/// per-group step, so the replicas stay identical. Losses and metrics are reduced as sums and counts, which makes
+/// every figure and decision (best epoch, early stopping, plateau) the same on every rank and the same as one
+/// process would compute. One process is the special case of one rank.
 public final class Trainer {
     public struct Configuration: Sendable {
         public var epochs: Int
@@ -95,6 +99,10 @@ public final class Trainer {
         public var minDelta: Double = 0
         /// Let batch norm in frozen blocks keep updating its running statistics.
         public var trainFrozenBatchNorm = false
+        /// Compare a checksum of every parameter and buffer across ranks every this many steps (and at the start).
+        public var checkReplicasEvery: Int?
+        /// Bytes per all-reduce bucket of gradients.
+        public var bucketBytes = GradientReducer.defaultBucketBytes
 
         public init(epochs: Int) { self.epochs = epochs }
     }
@@ -104,54 +112,62 @@ public final class Trainer {
     public var forward: (Tensor) -> Tensor
     public let optimizer: any Optimizer
     public var configuration: Configuration
-    /// The training loss from logits and labels; cross-entropy by default.
+    public let communicator: any Communicator
+    /// The training loss from logits and labels, a mean over the rows; cross-entropy by default.
     public var loss: (Tensor, [Int]) -> Tensor = { Tensor.crossEntropy($0, targets: $1) }
     /// Learning rate of each optimizer group before scheduling; strategies change it between stages.
     public var baseRates: [Float]
     /// Called before each epoch (after `model.train()`), e.g. to unfreeze blocks.
     public var onEpochStart: [(Int) -> Void] = []
-    /// Called after each epoch; any `.stop` ends training after this epoch.
-    public var onEpochEnd: [(EpochReport) -> EpochDecision] = []
+    /// Called after each epoch on every rank; any `.stop` ends training after this epoch. A hook that throws (rank
+    /// 0's checkpoint writer, say) ends training on every rank: the others throw `PeerFailure`.
+    public var onEpochEnd: [(EpochReport) throws -> EpochDecision] = []
     /// Reduce-on-plateau, fed the monitored value after each epoch; its rate (started at 1) multiplies every
     /// group's scheduled rate, so `minLR` is a fraction of each group's base.
     public var plateau: ReduceOnPlateau?
-    /// Agrees on a stop decision across ranks. Single process: the identity. Data-parallel: rank 0's value
-    /// broadcast, so no rank leaves the collectives early.
-    public var agree: (Bool) -> Bool = { $0 }
 
     /// Optimizer steps taken: the schedule's position (carried across `fit` calls and stages).
-    public private(set) var stepCount = 0
+    public internal(set) var stepCount = 0
     /// Epochs completed, across `fit` calls.
-    public private(set) var epochCount = 0
-    public private(set) var bestValue: Double?
-    public private(set) var bestEpoch: Int?
+    public internal(set) var epochCount = 0
+    public internal(set) var bestValue: Double?
+    public internal(set) var bestEpoch: Int?
+    /// Early-stopping state of the current stage (reset by each `fit` call, carrying the best value).
+    public internal(set) var stopping: EarlyStopping?
+    /// Early-stopping state to continue with in the next `fit` call instead of a fresh one (a resumed run).
+    public var pendingStopping: EarlyStopping?
     private var bestState: [[Float]]?
-    private var lastState: [[Float]]?
+    private let reducer: GradientReducer
+    private var replicasSynchronised = false
 
     public init(model: Module, forward: ((Tensor) -> Tensor)? = nil, optimizer: any Optimizer,
-                configuration: Configuration) {
+                configuration: Configuration, communicator: any Communicator = LocalCommunicator()) {
         if forward == nil { require(model is any UnaryLayer, "Trainer: \(type(of: model)) needs a forward closure") }
         self.model = model
         self.forward = forward ?? { (model as! any UnaryLayer)($0) }
         self.optimizer = optimizer
         self.configuration = configuration
+        self.communicator = communicator
+        reducer = GradientReducer(communicator: communicator, bucketBytes: configuration.bucketBytes)
         baseRates = optimizer.groups.map(\.options.learningRate)
     }
 
     /// Trains for `configuration.epochs` epochs or until stopped; returns one report per epoch.
     @discardableResult
-    public func fit(_ train: Batches, validation: Batches? = nil) -> [EpochReport] {
+    public func fit(_ train: Batches, validation: Batches? = nil) throws -> [EpochReport] {
         let k = configuration.accumulationSteps
         require(k >= 1, "Trainer: accumulation steps must be ≥ 1, got \(k)")
         require(baseRates.count == optimizer.groups.count,
                 "Trainer: \(baseRates.count) base rates for \(optimizer.groups.count) optimizer groups")
-        var stopping = configuration.patience.map {
-            EarlyStopping(patience: $0, minDelta: configuration.minDelta, higherIsBetter: configuration.monitor.higherIsBetter,
-                          best: bestValue)
-        }
         if let plateau {
             require(plateau.mode == (configuration.monitor.higherIsBetter ? .max : .min),
                     "Trainer: reduce-on-plateau mode \(plateau.mode) disagrees with the monitored value's direction")
+        }
+        try synchroniseReplicas()
+        defer { pendingStopping = nil }
+        stopping = pendingStopping ?? configuration.patience.map {
+            EarlyStopping(patience: $0, minDelta: configuration.minDelta, higherIsBetter: configuration.monitor.higherIsBetter,
+                          best: bestValue)
         }
         var reports: [EpochReport] = []
         for _ in 0..<configuration.epochs {
@@ -160,8 +176,10 @@ public final class Trainer {
             for hook in onEpochStart { hook(epoch) }
             // After the hooks: they may have frozen or unfrozen blocks.
             model.fixFrozenBatchNorm(keepTraining: configuration.trainFrozenBatchNorm)
-            let trainLoss = runEpoch(train.batches(epoch: epoch), accumulation: k)
-            let evaluation = evaluate(validation ?? train)
+            let trainLoss = try runEpoch(train, epoch: epoch, accumulation: k)
+            // Each rank's batch norm saw only its rows; rank 0's running statistics become everyone's.
+            try communicator.broadcast(model.namedBuffers().map(\.1))
+            let evaluation = try evaluate(validation ?? train)
             var report = EpochReport(epoch: epoch, trainLoss: trainLoss, evaluation: evaluation, monitored: 0,
                                      improved: false, learningRates: optimizer.groups.map(\.options.learningRate))
             report.monitored = configuration.monitor.value(report)
@@ -179,35 +197,70 @@ public final class Trainer {
                 (bestValue, bestEpoch) = (report.monitored, epoch)
                 bestState = snapshot()
             }
-            lastState = snapshot()
             epochCount += 1
             reports.append(report)
-            for hook in onEpochEnd where hook(report) == .stop { stop = true }
-            if agree(stop) { break }
+            if try endEpoch(report) || stop { break }
         }
         return reports
     }
 
-    /// One pass over `batches`; returns the mean (unscaled) training loss per batch.
-    private func runEpoch(_ batches: [(inputs: Tensor, labels: [Int])], accumulation k: Int) -> Double {
-        var total = 0.0
-        optimizer.zeroGradients()
-        for (i, batch) in batches.enumerated() {
-            let lossValue = loss(forward(batch.inputs), batch.labels)
-            total += Double(lossValue.item)
-            // Each micro-batch's loss is divided by the size of its group, so a step sees the group's mean loss even
-            // when the last group of an epoch is short. With every parameter frozen nothing is recorded.
-            let groupSize = min(k, batches.count - i / k * k)
-            if lossValue.requiresGrad { (groupSize == 1 ? lossValue : lossValue * (1 / Float(groupSize))).backward() }
-            if (i + 1) % k == 0 || i == batches.count - 1 { step() }
+    /// Runs the end-of-epoch hooks and agrees across ranks on what they decided: whether to stop, and whether any
+    /// rank failed (its error is rethrown there; the others throw `PeerFailure`).
+    private func endEpoch(_ report: EpochReport) throws -> Bool {
+        var outcome: Int64 = 0  // 0 proceed, 1 stop, 2 failed
+        var failure: Error?
+        do {
+            for hook in onEpochEnd where try hook(report) == .stop { outcome = 1 }
+        } catch {
+            (failure, outcome) = (error, 2)
         }
-        return batches.isEmpty ? 0 : total / Double(batches.count)
+        let agreed = try communicator.allReduce(outcome, op: .max)
+        if let failure { throw AgreedFailure(failure) }
+        if agreed == 2 { throw PeerFailure(rank: communicator.rank) }
+        return agreed == 1
     }
 
-    /// Clips, sets each group's scheduled rate, updates, and clears the gradients.
-    private func step() {
+    /// One pass over this rank's part of every global batch; returns the mean training loss over all rows.
+    private func runEpoch(_ data: Batches, epoch: Int, accumulation k: Int) throws -> Double {
+        let (rank, ranks) = (communicator.rank, communicator.size)
+        let order = data.order(epoch: epoch)
+        let steps = data.batchCount
+        var totals = [0.0, 0.0]  // loss sum, rows
+        optimizer.zeroGradients()
+        for s in 0..<steps {
+            let batch = data.batch(order, step: s, rank: rank, of: ranks)
+            // The step's loss is the mean over its global rows; with k micro-batches per step each counts 1/k (1/r
+            // for a last group of r < k). A rank's share of that is its rows' mean times rows/global rows.
+            let groupSize = min(k, steps - s / k * k)
+            if !batch.labels.isEmpty {
+                let lossValue = withRowKeys(seed: data.seed, epoch: epoch, rows: batch.rows) {
+                    loss(forward(batch.inputs), batch.labels)
+                }
+                totals[0] += Double(lossValue.item) * Double(batch.labels.count)
+                totals[1] += Double(batch.labels.count)
+                // With every parameter frozen nothing was recorded.
+                if lossValue.requiresGrad {
+                    let scale = Float(batch.labels.count) / Float(batch.globalCount) / Float(groupSize)
+                    (scale == 1 ? lossValue : lossValue * scale).backward()
+                }
+            }
+            if (s + 1) % k == 0 || s == steps - 1 { try step() }
+        }
+        try communicator.allReduce(&totals)
+        return totals[1] == 0 ? 0 : totals[0] / totals[1]
+    }
+
+    /// The trainable parameters with their groups, in group order: what the reducer sums.
+    private var trainable: [(group: String, name: String, tensor: Tensor)] {
+        optimizer.groups.flatMap { g in g.frozen ? [] : g.parameters.filter { $0.1.requiresGrad }.map { (g.name, $0.0, $0.1) } }
+    }
+
+    /// Sums the gradients over ranks, clips, sets each group's scheduled rate, updates, and clears the gradients.
+    private func step() throws {
+        let parameters = trainable
+        try reducer.reduce(parameters)
         if let maxNorm = configuration.clipGradientNorm {
-            clipGradientNorm(optimizer.groups.filter { !$0.frozen }.flatMap { $0.parameters.map(\.1) }, maxNorm: maxNorm)
+            clipGradientNorm(parameters.map(\.tensor), maxNorm: maxNorm)
         }
         if configuration.schedule != nil || plateau != nil {
             let factor = plateau?.learningRate ?? 1
@@ -219,46 +272,80 @@ public final class Trainer {
         optimizer.step()
         optimizer.zeroGradients()
         stepCount += 1
+        if let every = configuration.checkReplicasEvery, stepCount % every == 0 {
+            try communicator.checkReplicas(model.stateDict())
+        }
     }
 
-    /// Loss (mean over rows), accuracy and macro-F1 of the model on `data`, in eval mode without recording.
+    /// Makes every rank start from rank 0's weights (once), and checks it when replica checks are on.
+    private func synchroniseReplicas() throws {
+        guard !replicasSynchronised else { return }
+        try communicator.broadcast(model.stateDict().map(\.1))
+        if configuration.checkReplicasEvery != nil { try communicator.checkReplicas(model.stateDict()) }
+        replicasSynchronised = true
+    }
+
+    /// Loss (mean over rows), accuracy and macro-F1 of the model on `data`, in eval mode without recording; each
+    /// rank evaluates its part of every batch and the sums are reduced, so every rank gets the global figures.
     /// The model is left in eval mode; `fit` switches it back each epoch.
-    public func evaluate(_ data: Batches) -> Evaluation {
+    public func evaluate(_ data: Batches) throws -> Evaluation {
         model.eval()
-        return withNoGrad {
-            var lossSum = 0.0
-            var confusion: ConfusionMatrix?
-            for batch in data.batches(epoch: 0) {
+        let order = Array(0..<data.count)
+        var lossSum = 0.0
+        var confusion: ConfusionMatrix?
+        withNoGrad {
+            for s in 0..<data.batchCount {
+                let batch = data.batch(order, step: s, rank: communicator.rank, of: communicator.size)
+                guard !batch.labels.isEmpty else { continue }
                 let logits = forward(batch.inputs)
                 lossSum += Double(loss(logits, batch.labels).item) * Double(batch.labels.count)
                 if confusion == nil { confusion = ConfusionMatrix(classes: logits.shape[1]) }
                 confusion!.add(logits: logits, targets: batch.labels)
             }
-            return Evaluation(loss: data.count == 0 ? 0 : lossSum / Double(data.count),
-                              confusion: confusion ?? ConfusionMatrix(classes: 1))
         }
+        // A rank without rows has no logits to count the classes from.
+        let classes = Int(try communicator.allReduce(Int64(confusion?.classes ?? 0), op: .max))
+        guard classes > 0 else { return Evaluation(loss: 0, confusion: ConfusionMatrix(classes: 1)) }
+        var totals = [lossSum] + (confusion?.counts ?? [Int](repeating: 0, count: classes * classes)).map(Double.init)
+        try communicator.allReduce(&totals)
+        let global = ConfusionMatrix(classes: classes, counts: totals.dropFirst().map { Int($0) })
+        return Evaluation(loss: global.total == 0 ? 0 : totals[0] / Double(global.total), confusion: global)
     }
 
     /// Puts the weights (parameters and buffers) of the best epoch back into the model.
     public func restoreBest() {
         guard let bestState else { fatalError("Trainer.restoreBest: no epoch has been evaluated yet") }
-        load(bestState)
-    }
-
-    /// Puts the weights after the last completed epoch back into the model.
-    public func restoreLast() {
-        guard let lastState else { fatalError("Trainer.restoreLast: no epoch has completed yet") }
-        load(lastState)
-    }
-
-    private func snapshot() -> [[Float]] { model.stateDict().map { $0.1.scalars } }
-
-    private func load(_ state: [[Float]]) {
         let tensors = model.stateDict()
-        require(tensors.count == state.count, "Trainer: the model's state changed shape since the snapshot")
-        for ((name, t), values) in zip(tensors, state) {
+        require(tensors.count == bestState.count, "Trainer: the model's state changed shape since the snapshot")
+        for ((name, t), values) in zip(tensors, bestState) {
             require(t.count == values.count, "Trainer: '\(name)' has \(t.count) values, the snapshot \(values.count)")
             values.withUnsafeBufferPointer { t.pointer.update(from: $0.baseAddress!, count: values.count) }
         }
     }
+
+    /// Continues from a checkpoint: epoch and step counters, the best value with its weights (by state-dict name),
+    /// and the plateau's state. Early stopping is the caller's to set (`pendingStopping`): it depends on the stage.
+    public func restore(_ state: CheckpointState, bestWeights: [(String, Tensor)]?) throws {
+        (epochCount, stepCount) = (state.epoch, state.step)
+        (bestValue, bestEpoch) = (state.best?.value, state.best?.epoch)
+        if let saved = state.plateau {
+            guard let plateau else { throw CheckpointError(path: "state.json", "holds reduce-on-plateau state, the run has no plateau schedule") }
+            plateau.state = saved
+        }
+        guard let bestWeights else { bestState = nil; return }
+        let byName = Dictionary(bestWeights, uniquingKeysWith: { a, _ in a })
+        bestState = try model.stateDict().map { name, t in
+            guard let saved = byName[name], saved.shape == t.shape else {
+                throw CheckpointError(path: "best/model.safetensors", "tensor '\(name)' is missing or has another shape")
+            }
+            return saved.scalars
+        }
+    }
+
+    private func snapshot() -> [[Float]] { model.stateDict().map { $0.1.scalars } }
+}
+
+/// Runs `body` with per-row randomness keyed on (seed, epoch, row), so that dropout does not depend on the ranks.
+func withRowKeys<T>(seed: UInt64, epoch: Int, rows: [Int], _ body: () throws -> T) rethrows -> T {
+    try body()
 }

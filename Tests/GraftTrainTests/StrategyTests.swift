@@ -19,7 +19,7 @@ func trainableNames(_ m: Module) -> [String] { m.namedParameters().filter { $0.1
             let (x, y) = halvesTask(rows: 20, seed: 6)
             let tuner = try FineTuner(model: model, strategy: .featureExtraction(lr: 0.01, cached: cached),
                                       configuration: .init(epochs: 3))
-            tuner.fit(Batches(inputs: x, labels: y, batchSize: 6, seed: 2))
+            try tuner.fit(Batches(inputs: x, labels: y, batchSize: 6, seed: 2))
             return model.fc.parameters.flatMap { $0.1.scalars }
         }
         let cached = try run(cached: true), direct = try run(cached: false)
@@ -36,7 +36,7 @@ func trainableNames(_ m: Module) -> [String] { m.namedParameters().filter { $0.1
             let strategy = FineTuningStrategy.twoStage(headEpochs: 2, headLR: 0.01, thenTopBlocks: 2, lr2: 0.005,
                                                        cachedHead: cached)
             let tuner = try FineTuner(model: model, strategy: strategy, configuration: .init(epochs: 4))
-            let reports = tuner.fit(Batches(inputs: x, labels: y, batchSize: 6, seed: 2),
+            let reports = try tuner.fit(Batches(inputs: x, labels: y, batchSize: 6, seed: 2),
                                     validation: Batches(inputs: x, labels: y, batchSize: 8, shuffle: false))
             #expect(reports.count == 4)
             return values(model)
@@ -59,7 +59,7 @@ func trainableNames(_ m: Module) -> [String] { m.namedParameters().filter { $0.1
             let labels = (0..<8).map { $0 % 2 }
             let tuner = try FineTuner(model: model, strategy: .featureExtraction(lr: 0.05, cached: cached),
                                       configuration: .init(epochs: 3))
-            tuner.fit(Batches(inputs: tokens, labels: labels, batchSize: 3, seed: 4))
+            try tuner.fit(Batches(inputs: tokens, labels: labels, batchSize: 3, seed: 4))
             #expect(tuner.trainer.optimizer.groups.last?.name == "unused" && tuner.trainer.optimizer.groups.last!.frozen)
             #expect(model.bert.pooler.weight.grad == nil)
             return model.classifier.parameters.flatMap { $0.1.scalars }
@@ -79,7 +79,7 @@ func trainableNames(_ m: Module) -> [String] { m.namedParameters().filter { $0.1
         var seen: [[String]] = []
         tuner.trainer.onEpochStart.append { _ in seen.append(trainableNames(model)) }
         let (x, y) = blobs(rows: 8, seed: 1)
-        let reports = tuner.fit(Batches(inputs: x, labels: y, batchSize: 4, seed: 1))
+        let reports = try tuner.fit(Batches(inputs: x, labels: y, batchSize: 4, seed: 1))
         #expect(reports.count == 4)
         #expect(seen == [top(1), top(1), top(3), top(3)])
         #expect(tuner.trainer.bestEpoch == 3)
@@ -106,7 +106,7 @@ func trainableNames(_ m: Module) -> [String] { m.namedParameters().filter { $0.1
         tuner.apply(epoch: 0)
         let probe = try GradientProbe(groups: tuner.trainer.optimizer.groups)
         let probed = Trainer(model: model, optimizer: probe, configuration: .init(epochs: 2))
-        probed.fit(Batches(inputs: x, labels: y, batchSize: 4, seed: 1))
+        try probed.fit(Batches(inputs: x, labels: y, batchSize: 4, seed: 1))
         #expect(probe.steps == 8)
         #expect(probe.bodyHadGradient == false && probe.headHadGradient)
         let body = model.namedParameters().filter { !$0.0.hasPrefix("fc.") }
@@ -156,7 +156,7 @@ func trainableNames(_ m: Module) -> [String] { m.namedParameters().filter { $0.1
             seen.append((trainableNames(model), tuner.trainer.optimizer.groups.map(\.options.learningRate)))
         }
         let (x, y) = blobs(rows: 8, seed: 1)
-        tuner.fit(Batches(inputs: x, labels: y, batchSize: 4, seed: 1))
+        try tuner.fit(Batches(inputs: x, labels: y, batchSize: 4, seed: 1))
         return seen
     }
 
@@ -184,10 +184,10 @@ func trainableNames(_ m: Module) -> [String] { m.namedParameters().filter { $0.1
         let first = model.layers.layers[0] as! Linear, second = model.layers.layers[2] as! Linear
         let w0 = first.weight.scalars, w2 = second.weight.scalars
         let (x, y) = blobs(rows: 8, seed: 1)
-        tuner.fit(Batches(inputs: x, labels: y, batchSize: 4, seed: 1))
+        try tuner.fit(Batches(inputs: x, labels: y, batchSize: 4, seed: 1))
         #expect(first.weight.scalars == w0 && second.weight.scalars == w2)
         tuner.trainer.configuration.epochs = 1
-        tuner.fit(Batches(inputs: x, labels: y, batchSize: 4, seed: 1))
+        try tuner.fit(Batches(inputs: x, labels: y, batchSize: 4, seed: 1))
         #expect(first.weight.scalars == w0 && second.weight.scalars != w2)
     }
 
@@ -221,6 +221,10 @@ final class GradientProbe: Optimizer {
     init(groups: [ParameterGroup]) throws { inner = try SGD(groups: groups) }
 
     func namedState() -> [(String, Tensor)] { inner.namedState() }
+
+    func loadState(_ state: [(String, Tensor)]) throws { try inner.loadState(state) }
+
+    func setLearningRate(_ rate: Float, group: Int) throws { try inner.setLearningRate(rate, group: group) }
 
     func step() {
         steps += 1

@@ -1,0 +1,43 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The communicator of how this process was started: MPI's world under `mpirun` (OpenMPI's `OMPI_COMM_WORLD_*`),
+/// a PMIx or PMI launcher (`srun --mpi=pmix`, `srun --mpi=pmi2`) or a Slurm step of several tasks; otherwise a
+/// single process, without starting MPI at all.
+public func launchCommunicator() throws -> any Communicator {
+    func has(_ name: String) -> Bool { getenv(name) != nil }
+    let slurmTasks = getenv("SLURM_STEP_NUM_TASKS").flatMap { Int(String(cString: $0)) } ?? 1
+    let launched = has("OMPI_COMM_WORLD_SIZE") || has("PMIX_RANK") || has("PMI_RANK") || slurmTasks > 1
+    return launched ? try MPICommunicator.world() : LocalCommunicator()
+}
+
+/// Another rank failed and reported it; this rank stops without a message of its own.
+public struct PeerFailure: Error, CustomStringConvertible {
+    public let rank: Int
+    public init(rank: Int) { self.rank = rank }
+    public var description: String { "rank \(rank) stopped because another rank failed" }
+}
+
+/// An error that every rank knows of (the others threw `PeerFailure`), so no rank waits in a collective for it.
+public struct AgreedFailure: Error, CustomStringConvertible {
+    public let error: any Error
+    public init(_ error: any Error) { self.error = error }
+    public var description: String { "\(error)" }
+}
+
+extension Communicator {
+    /// Runs `body` on every rank and agrees on the outcome: a rank that failed throws its error as an
+    /// `AgreedFailure`, unless rank 0 failed too and speaks for everyone; the others throw `PeerFailure`.
+    public func agree<T>(_ body: () throws -> T) throws -> T {
+        let result = Result(catching: body)
+        var failed = false
+        if case .failure = result { failed = true }
+        let failures = try allGather(Int64(failed ? 1 : 0))
+        if case let .failure(error) = result, isRoot || failures[0] == 0 { throw AgreedFailure(error) }
+        if failures.contains(1) { throw PeerFailure(rank: rank) }
+        return try result.get()
+    }
+}
