@@ -56,3 +56,11 @@ if (( ${#failed[@]} > 0 )); then
     exit 1
 fi
 echo "test-ranks: all runs passed (ranks: $RANKS)"
+
+# graft train itself on 1, 2 and 3 ranks: same weights and metrics, mismatches and failures stop the job, resume.
+echo
+echo "== data-parallel graft train"
+# shellcheck disable=SC2086
+[[ "$GRAFT_SKIP_BUILD" == 1 ]] || swift build -c release --product graft $SWIFT_BUILD_FLAGS
+# shellcheck disable=SC2086
+MPIRUN=$MPIRUN MPIRUN_FLAGS=$MPIRUN_FLAGS bash Tests/DataParallel/run.sh "$(swift build -c release --show-bin-path $SWIFT_BUILD_FLAGS)/graft"

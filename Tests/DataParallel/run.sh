@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Data-parallel `graft train` under real mpirun: N ranks must give what 1 rank gives. Each case trains the recipe
+# Tests/DataParallel/digits.yaml on 1 rank and on N, then compares the final weights (per tensor, relative 1e-5) and
+# every epoch's validation figures with compare_runs.py. Also: a rank that trains other parameters stops the job
+# with the mismatch named; a file missing on one rank stops it at start-up; a 2-rank run killed with SIGKILL and
+# resumed ends bit-identical to one never stopped. Exits non-zero at the first failure.
+# Usage: Tests/DataParallel/run.sh GRAFT_BINARY
+set -euo pipefail
+
+GRAFT=${1:?usage: run.sh GRAFT_BINARY}
+# mpirun to launch with, and extra flags for it.
+MPIRUN=${MPIRUN:-mpirun}
+MPIRUN_FLAGS=${MPIRUN_FLAGS:-}
+# Seconds after which a run counts as hung.
+TIMEOUT=${TIMEOUT:-120}
+# Where the runs go.
+WORK=${WORK:-$(mktemp -d /tmp/graft-dp.XXXXXX)}
+# One BLAS thread per rank: ranks would fight over the cores, and one thread keeps runs deterministic.
+export OPENBLAS_NUM_THREADS=1 GRAFT_NUM_THREADS=1
+export GRAFT_ASSETS=${GRAFT_ASSETS:-$(pwd)/.cache/assets}
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+recipe=$here/digits.yaml
+compare=(python3 "$here/compare_runs.py")
+
+# train N OUTPUT [graft train options…]: the recipe on N ranks (1: a plain process).
+train() {
+    local n=$1 out=$2; shift 2
+    local cmd=("$GRAFT" train "$recipe" --output "$out" --overwrite "$@")
+    if (( n == 1 )); then
+        timeout "$TIMEOUT" "${cmd[@]}" >"$out.log" 2>&1
+    else
+        # shellcheck disable=SC2086
+        timeout "$TIMEOUT" "$MPIRUN" --allow-run-as-root --oversubscribe -np "$n" --bind-to none \
+            -x OPENBLAS_NUM_THREADS -x GRAFT_NUM_THREADS -x GRAFT_ASSETS $MPIRUN_FLAGS "${cmd[@]}" >"$out.log" 2>&1
+    fi || { echo "FAIL: $n rank(s) $*: exit $? (log $out.log)"; tail -5 "$out.log"; exit 1; }
+}
+
+# same NAME RANKS… -- OPTIONS: trains on 1 rank and on each of RANKS, and compares each with the 1-rank run.
+same() {
+    local name=$1; shift
+    local ranks=()
+    while [[ $1 != -- ]]; do ranks+=("$1"); shift; done
+    shift
+    train 1 "$WORK/$name-1" "$@"
+    for n in "${ranks[@]}"; do
+        train "$n" "$WORK/$name-$n" "$@"
+        "${compare[@]}" "$WORK/$name-$n" "$WORK/$name-1" || { echo "FAIL: $name on $n ranks differs from 1 rank"; exit 1; }
+        echo "ok: $name, $n ranks = 1 rank"
+    done
+}
+
+# (a) frozen groups + SGD momentum; discriminative rates + AdamW; a last batch of one row (batch 34), which leaves
+# ranks with no rows in that step.
+partial=(--set strategy.name=partial --set strategy.top-blocks=2 --set optimizer.momentum=0.9)
+same sgd-partial 2 3 -- "${partial[@]}"
+same adamw-discriminative 2 3 -- --set strategy.lowest-lr=0.002 --set strategy.lr=0.01 --set optimizer.name=adamw
+same empty-rank 2 3 -- "${partial[@]}" --set training.batch-size=34
+# (b) the trainable set changes between epochs: the reducer's plan is rebuilt.
+same gradual-unfreezing 2 -- --set strategy.name=gradual-unfreezing --set strategy.every=1 --set strategy.lowest-lr=0.01 \
+    --set training.epochs=3
+two_stage=(--set strategy.name=two-stage --set strategy.head-epochs=1 --set strategy.head-lr=0.1 --set strategy.top-blocks=2
+           --set training.epochs=3)
+same two-stage 2 -- "${two_stage[@]}" --set strategy.cached-head=false
+# (e) cached body features, computed in shares and assembled on every rank.
+same feature-extraction 2 3 -- --set strategy.name=feature-extraction --set strategy.lr=0.1
+same two-stage-cached 2 -- "${two_stage[@]}"
+# (f) the transport of a multi-node job.
+MPIRUN_FLAGS="$MPIRUN_FLAGS --mca btl tcp,self" same tcp 2 -- "${partial[@]}"
+
+# (c) rank 1 freezes another block: every rank stops within seconds, the first differing parameter named.
+start=$SECONDS
+set +e
+timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 2 -x OPENBLAS_NUM_THREADS -x GRAFT_ASSETS bash -c \
+    '"$0" train "$1" --output "$2" --overwrite --set strategy.name=partial --set strategy.top-blocks=$((OMPI_COMM_WORLD_RANK + 1))' \
+    "$GRAFT" "$recipe" "$WORK/mismatch" >"$WORK/mismatch.log" 2>&1
+status=$?
+set -e
+if (( status == 0 || status == 124 )) || ! grep -q "disagree on the trainable parameters at position 0: rank 0 has layers.4.weight (group layers.4, shape \[10, 24\]), rank 1 has layers.2.weight" "$WORK/mismatch.log"; then
+    echo "FAIL: a mismatched trainable set gave exit $status:"; cat "$WORK/mismatch.log"; exit 1
+fi
+echo "ok: mismatched trainable sets stop the job in $((SECONDS - start)) s: $(grep -m1 disagree "$WORK/mismatch.log")"
+
+# A data file missing on rank 1 only: one message, every rank exits non-zero, nothing hangs.
+set +e
+timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 2 -x OPENBLAS_NUM_THREADS -x GRAFT_ASSETS bash -c \
+    'if (( OMPI_COMM_WORLD_RANK == 1 )); then GRAFT_ASSETS=/nonexistent; fi; "$0" train "$1" --output "$2" --overwrite' \
+    "$GRAFT" "$recipe" "$WORK/missing" >"$WORK/missing.log" 2>&1
+status=$?
+set -e
+if (( status == 0 || status == 124 )) || [[ $(grep -c "error:" "$WORK/missing.log") != 1 ]] \
+    || ! grep -q "^\[rank 1/2\] graft train: error: /nonexistent/digits/digits.csv" "$WORK/missing.log"; then
+    echo "FAIL: a file missing on rank 1 gave exit $status:"; cat "$WORK/missing.log"; exit 1
+fi
+echo "ok: a file missing on rank 1 stops the job: $(grep error: "$WORK/missing.log")"
+
+# (d) SIGKILL mid-run, then --resume: bit-identical to a run never stopped.
+long=(--set training.epochs=6 --set training.batch-size=8 --set optimizer.name=adamw --set training.patience=5
+      --set schedule.name=cosine)
+train 2 "$WORK/straight" "${long[@]}"
+setsid "$MPIRUN" --allow-run-as-root -np 2 -x OPENBLAS_NUM_THREADS -x GRAFT_NUM_THREADS -x GRAFT_ASSETS \
+    "$GRAFT" train "$recipe" --output "$WORK/killed" --overwrite "${long[@]}" >"$WORK/killed.log" 2>&1 &
+launcher=$!
+for _ in $(seq 600); do
+    grep -q '"epoch":2' "$WORK/killed/metrics.jsonl" 2>/dev/null && break
+    sleep 0.05
+done
+sleep 0.3  # into the next epoch
+kill -9 -- "-$launcher" 2>/dev/null || true
+pkill -9 -f -- "--output $WORK/killed" || true
+wait "$launcher" 2>/dev/null || true
+epochs_done=$(wc -l <"$WORK/killed/metrics.jsonl")
+(( epochs_done < 6 )) || { echo "FAIL: the run finished before it could be killed"; exit 1; }
+timeout "$TIMEOUT" "$MPIRUN" --allow-run-as-root -np 2 -x OPENBLAS_NUM_THREADS -x GRAFT_NUM_THREADS -x GRAFT_ASSETS \
+    "$GRAFT" train "$recipe" --resume "$WORK/killed" "${long[@]}" >"$WORK/resumed.log" 2>&1 \
+    || { echo "FAIL: --resume exited $?"; tail -5 "$WORK/resumed.log"; exit 1; }
+"${compare[@]}" --exact "$WORK/killed" "$WORK/straight" || { echo "FAIL: the resumed run differs"; exit 1; }
+cmp -s "$WORK/killed/best/model.safetensors" "$WORK/straight/best/model.safetensors" \
+    || { echo "FAIL: best/ differs after resume"; exit 1; }
+echo "ok: killed after $epochs_done epochs, resumed ($(grep -m1 resumed "$WORK/resumed.log")): bit-identical"
+
+# Resuming with a changed recipe is refused, naming the field.
+if "$GRAFT" train "$recipe" --resume "$WORK/straight" "${long[@]}" --set optimizer.weight-decay=0.5 >"$WORK/changed.log" 2>&1 \
+    || ! grep -q "finished run" "$WORK/changed.log"; then
+    echo "FAIL: resuming a finished run was not refused"; cat "$WORK/changed.log"; exit 1
+fi
+rm "$WORK/killed/results.json"
+if "$GRAFT" train "$recipe" --resume "$WORK/killed" "${long[@]}" --set optimizer.weight-decay=0.5 >"$WORK/changed.log" 2>&1 \
+    || ! grep -q "optimizer.weight-decay (absent) → 0.5" "$WORK/changed.log"; then
+    echo "FAIL: resuming with a changed recipe was not refused with the field named"; cat "$WORK/changed.log"; exit 1
+fi
+echo "ok: resume refuses a finished run and a changed recipe: $(cat "$WORK/changed.log")"
+echo "data-parallel tests passed ($WORK)"
