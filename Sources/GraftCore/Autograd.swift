@@ -45,6 +45,12 @@ extension Tensor {
                       gradFn: Node(name: name, inputs: inputs, needs: inputs.map(\.requiresGrad), rule: rule))
     }
 
+    /// An op defined outside GraftCore (a collective across ranks, say): the caller computes `output`, and it is
+    /// recorded with `rule` exactly as the built-in ops are.
+    public static func custom(_ name: String, output: Tensor, inputs: [Tensor], backward rule: @escaping BackwardRule) -> Tensor {
+        result(name, output.shape, output.storage, inputs, rule)
+    }
+
     /// Accumulates d(self)/d(leaf) · gradient into `grad` of every leaf that requires a gradient.
     /// Without `gradient` the tensor must hold one element. With `createGraph`, the gradients are themselves recorded.
     public func backward(_ gradient: Tensor? = nil, createGraph: Bool = false) {

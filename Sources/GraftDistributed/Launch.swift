@@ -1,3 +1,4 @@
+import GraftCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -39,5 +40,25 @@ extension Communicator {
         if case let .failure(error) = result, isRoot || failures[0] == 0 { throw AgreedFailure(error) }
         if failures.contains(1) { throw PeerFailure(rank: rank) }
         return try result.get()
+    }
+}
+
+extension Communicator {
+    /// The sum of `tensor` over ranks, as a differentiable op: every rank's output depends on every rank's input,
+    /// so the gradient of an input is the sum of the output gradients over ranks. It runs inside a forward or
+    /// backward pass, where an error cannot be thrown to a caller; a failed collective ends the whole job.
+    public func differentiableSum(_ tensor: Tensor) -> Tensor {
+        let output: Tensor
+        do { output = try allReduce(tensor.detached()) } catch { abort(reporting: error) }
+        return Tensor.custom("sumAcrossRanks", output: output, inputs: [tensor]) { g, needs in
+            [needs[0] ? differentiableSum(g) : nil]
+        }
+    }
+
+    /// Prints `error` with this rank's number and ends every rank.
+    public func abort(reporting error: any Error) -> Never {
+        let text = "[rank \(rank)/\(size)] error: \(error)\n"
+        _ = text.withCString { write(2, $0, strlen($0)) }
+        abort(code: 1)
     }
 }

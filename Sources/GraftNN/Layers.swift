@@ -63,6 +63,9 @@ public final class BatchNorm: Module, UnaryLayer {
     public let batchesTracked: Tensor
     public let momentum: Float
     public let eps: Float
+    /// Set for synchronised batch norm: a differentiable sum over ranks, through which training-mode statistics
+    /// span the global batch (`training.sync-batch-norm`); nil normalises by this process's rows alone.
+    public var sumAcrossRanks: ((Tensor) -> Tensor)?
 
     public init(_ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1, affine: Bool = true) {
         weight = affine ? Init.ones([channels]) : nil
@@ -83,6 +86,7 @@ public final class BatchNorm: Module, UnaryLayer {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         if isTraining { batchesTracked.pointer[0] += 1 }
+        if isTraining, let sumAcrossRanks { return synchronisedForward(x, sumAcrossRanks: sumAcrossRanks) }
         return Tensor.batchNorm(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
                                 training: isTraining, momentum: momentum, eps: eps)
     }

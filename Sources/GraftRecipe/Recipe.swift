@@ -60,6 +60,9 @@ public struct Recipe {
         /// Data parallelism: compare a checksum of the replicas every this many steps; bytes per gradient bucket.
         public var checkReplicasEvery: Int?
         public var bucketBytes: Int
+        /// Batch norm in training mode normalises over the global batch (a sum over ranks per layer, forward and
+        /// backward) instead of each rank's rows.
+        public var syncBatchNorm: Bool
     }
 
     public var file: String
@@ -150,7 +153,8 @@ public struct Recipe {
             labelSmoothing: Float(try t.fraction("label-smoothing") ?? 0),
             trainFrozenBatchNorm: try t.bool("train-frozen-batch-norm") ?? false,
             checkReplicasEvery: try t.int("check-replicas-every", min: 1),
-            bucketBytes: (try t.int("bucket-kib", min: 1) ?? GradientReducer.defaultBucketBytes / 1024) * 1024)
+            bucketBytes: (try t.int("bucket-kib", min: 1) ?? GradientReducer.defaultBucketBytes / 1024) * 1024,
+            syncBatchNorm: try t.bool("sync-batch-norm") ?? false)
         if let clip = training.clipGradientNorm, !(clip > 0) { throw t.error("clip-grad-norm", "must be > 0, got \(clip)") }
         if training.minDelta < 0 { throw t.error("min-delta", "must be ≥ 0, got \(training.minDelta)") }
         try t.finish()

@@ -139,12 +139,24 @@ public final class RecipeRun {
         let ranks = communicator.size
         // Batch norm normalises each rank's rows by their own statistics: it needs two of them per step, and a short
         // last batch would leave a rank with fewer.
-        let hasBatchNorm = model.namedModules().contains { $0.1 is BatchNorm }
-        if hasBatchNorm && t.batchSize / ranks < 2 {
+        let batchNorms = model.namedModules().compactMap { $0.1 as? BatchNorm }
+        let synchronised = t.syncBatchNorm && ranks > 1
+        // Per-rank batch norm needs two rows per rank per step; synchronised, one row per rank is enough, but every
+        // rank must take part in every step's statistics.
+        let perRank = synchronised ? 1 : 2
+        if !batchNorms.isEmpty && t.batchSize / ranks < perRank {
             throw RecipeError(file: recipe.file, line: nil, field: "training.batch-size",
-                              "\(t.batchSize) rows over \(ranks) rank\(ranks == 1 ? "" : "s") leaves a rank fewer than 2 rows per step, "
-                                  + "which batch norm cannot normalise; use a batch size of at least \(2 * ranks)")
+                              "\(t.batchSize) rows over \(ranks) rank\(ranks == 1 ? "" : "s") leaves a rank fewer than \(perRank) "
+                                  + "row\(perRank == 1 ? "" : "s") per step, which batch norm cannot normalise; use a batch size of at least \(perRank * ranks)")
         }
+        if synchronised {
+            for bn in batchNorms { bn.sumAcrossRanks = { [communicator] in communicator.differentiableSum($0) } }
+        }
+        if !batchNorms.isEmpty && ranks > 1 {
+            say(synchronised ? "batch norm: statistics over the global batch (synchronised across ranks)"
+                : "batch norm: statistics over each rank's rows; running statistics taken from rank 0 before each evaluation and checkpoint")
+        }
+        let hasBatchNorm = !batchNorms.isEmpty
         let dropLast = hasBatchNorm && data.train.count % t.batchSize != 0
         let batches = { (rows: LabelledRows, shuffle: Bool) in
             Batches(inputs: rows.inputs, labels: rows.labels, batchSize: t.batchSize, shuffle: shuffle, seed: self.recipe.seed,

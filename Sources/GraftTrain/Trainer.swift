@@ -347,5 +347,9 @@ public final class Trainer {
 
 /// Runs `body` with per-row randomness keyed on (seed, epoch, row), so that dropout does not depend on the ranks.
 func withRowKeys<T>(seed: UInt64, epoch: Int, rows: [Int], _ body: () throws -> T) rethrows -> T {
-    try body()
+    // A salt per (seed, epoch), then the row: a row's key, and so its dropout masks, change each epoch.
+    var epochStream = RandomGenerator(seed: seed).split(UInt64(epoch))
+    let salt = epochStream.next()
+    let keys = rows.map { UInt64($0) &* 0x9E37_79B9_7F4A_7C15 ^ salt }
+    return try BatchRowKeys.$current.withValue(keys, operation: body)
 }

@@ -26,7 +26,7 @@ compare=(python3 "$here/compare_runs.py")
 # train N OUTPUT [graft train options…]: the recipe on N ranks (1: a plain process).
 train() {
     local n=$1 out=$2; shift 2
-    local cmd=("$GRAFT" train "$recipe" --output "$out" --overwrite "$@")
+    local cmd=("$GRAFT" train "${recipe}" --output "$out" --overwrite "$@")
     if (( n == 1 )); then
         timeout "$TIMEOUT" "${cmd[@]}" >"$out.log" 2>&1
     else
@@ -65,6 +65,11 @@ same two-stage 2 -- "${two_stage[@]}" --set strategy.cached-head=false
 # (e) cached body features, computed in shares and assembled on every rank.
 same feature-extraction 2 3 -- --set strategy.name=feature-extraction --set strategy.lr=0.1
 same two-stage-cached 2 -- "${two_stage[@]}"
+# Synchronised batch norm: N ranks normalise over the global batch as 1 rank does (a short last batch is dropped).
+same sync-batch-norm 2 3 -- --set model.architecture=small-cnn --set "data.image=[1, 8, 8]" \
+    --set training.sync-batch-norm=true --set strategy.lr=0.02 --set training.epochs=1
+# Dropout keyed on (seed, epoch, row): pretrained MiniLM's top blocks fine-tuned with dropout on, 2 ranks = 1 rank.
+recipe=$here/bbc.yaml same bert-dropout 2 --
 # (f) the transport of a multi-node job.
 MPIRUN_FLAGS="$MPIRUN_FLAGS --mca btl tcp,self" same tcp 2 -- "${partial[@]}"
 

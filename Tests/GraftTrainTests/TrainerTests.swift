@@ -1,5 +1,6 @@
 import Testing
 import GraftCore
+import GraftData
 import GraftNN
 import GraftOptim
 @testable import GraftTrain
