@@ -266,7 +266,7 @@ public final class Trainer {
             let factor = plateau?.learningRate ?? 1
             for i in optimizer.groups.indices {
                 let scheduled = configuration.schedule?.learningRate(base: baseRates[i], step: stepCount) ?? baseRates[i]
-                optimizer.groups[i].options.learningRate = scheduled * factor
+                try optimizer.setLearningRate(scheduled * factor, group: i)
             }
         }
         optimizer.step()

@@ -81,7 +81,7 @@ timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 2 -x OPENBLAS_NUM_T
     "$GRAFT" "$recipe" "$WORK/mismatch" >"$WORK/mismatch.log" 2>&1
 status=$?
 set -e
-if (( status == 0 || status == 124 )) || ! grep -q "disagree on the trainable parameters at position 0: rank 0 has layers.4.weight (group layers.4, shape \[10, 24\]), rank 1 has layers.2.weight" "$WORK/mismatch.log"; then
+if (( status == 0 || status == 124 )) || ! grep -q "disagree on the trainable parameters at position 0: rank 0 has layers.2.weight (group layers.2, shape \[10, 256\]), rank 1 has layers.0.weight" "$WORK/mismatch.log"; then
     echo "FAIL: a mismatched trainable set gave exit $status:"; cat "$WORK/mismatch.log"; exit 1
 fi
 echo "ok: mismatched trainable sets stop the job in $((SECONDS - start)) s: $(grep -m1 disagree "$WORK/mismatch.log")"
@@ -99,6 +99,20 @@ if (( status == 0 || status == 124 )) || [[ $(grep -c "error:" "$WORK/missing.lo
 fi
 echo "ok: a file missing on rank 1 stops the job: $(grep error: "$WORK/missing.log")"
 
+# Rank 0 cannot write its checkpoint (here `last` is a plain file): every rank stops after that epoch, one message,
+# non-zero exit, no "wrote".
+mkdir -p "$WORK/unwritable" && echo "not a directory" >"$WORK/unwritable/last"
+set +e
+timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 2 -x OPENBLAS_NUM_THREADS -x GRAFT_ASSETS \
+    "$GRAFT" train "$recipe" --output "$WORK/unwritable" --overwrite >"$WORK/unwritable.log" 2>&1
+status=$?
+set -e
+if (( status == 0 || status == 124 )) || [[ $(grep -c "error:" "$WORK/unwritable.log") != 1 ]] \
+    || ! grep -q "unwritable/last: exists and is not a directory" "$WORK/unwritable.log" || grep -q "^wrote" "$WORK/unwritable.log"; then
+    echo "FAIL: a checkpoint rank 0 cannot write gave exit $status:"; cat "$WORK/unwritable.log"; exit 1
+fi
+echo "ok: a checkpoint rank 0 cannot write stops every rank: $(grep error: "$WORK/unwritable.log")"
+
 # (d) SIGKILL mid-run, then --resume: bit-identical to a run never stopped.
 long=(--set training.epochs=6 --set training.batch-size=8 --set optimizer.name=adamw --set training.patience=5
       --set schedule.name=cosine)
@@ -115,6 +129,7 @@ kill -9 -- "-$launcher" 2>/dev/null || true
 pkill -9 -f -- "--output $WORK/killed" || true
 wait "$launcher" 2>/dev/null || true
 epochs_done=$(wc -l <"$WORK/killed/metrics.jsonl")
+cp -r "$WORK/killed" "$WORK/killed-3"
 (( epochs_done < 6 )) || { echo "FAIL: the run finished before it could be killed"; exit 1; }
 timeout "$TIMEOUT" "$MPIRUN" --allow-run-as-root -np 2 -x OPENBLAS_NUM_THREADS -x GRAFT_NUM_THREADS -x GRAFT_ASSETS \
     "$GRAFT" train "$recipe" --resume "$WORK/killed" "${long[@]}" >"$WORK/resumed.log" 2>&1 \
@@ -123,6 +138,13 @@ timeout "$TIMEOUT" "$MPIRUN" --allow-run-as-root -np 2 -x OPENBLAS_NUM_THREADS -
 cmp -s "$WORK/killed/best/model.safetensors" "$WORK/straight/best/model.safetensors" \
     || { echo "FAIL: best/ differs after resume"; exit 1; }
 echo "ok: killed after $epochs_done epochs, resumed ($(grep -m1 resumed "$WORK/resumed.log")): bit-identical"
+# Resumed on another number of ranks: it says so and ends within float tolerance of the uninterrupted run.
+timeout "$TIMEOUT" "$MPIRUN" --allow-run-as-root --oversubscribe -np 3 -x OPENBLAS_NUM_THREADS -x GRAFT_NUM_THREADS -x GRAFT_ASSETS \
+    "$GRAFT" train "$recipe" --resume "$WORK/killed-3" "${long[@]}" >"$WORK/resumed-3.log" 2>&1 \
+    || { echo "FAIL: --resume on 3 ranks exited $?"; tail -5 "$WORK/resumed-3.log"; exit 1; }
+grep -q "written by 2 ranks, now 3" "$WORK/resumed-3.log" || { echo "FAIL: no note of the new rank count"; exit 1; }
+"${compare[@]}" --rtol 1e-4 "$WORK/killed-3" "$WORK/straight" || { echo "FAIL: resumed on 3 ranks differs"; exit 1; }
+echo "ok: resumed on 3 ranks: $(grep -m1 resumed "$WORK/resumed-3.log")"
 
 # Resuming with a changed recipe is refused, naming the field.
 if "$GRAFT" train "$recipe" --resume "$WORK/straight" "${long[@]}" --set optimizer.weight-decay=0.5 >"$WORK/changed.log" 2>&1 \

@@ -197,6 +197,43 @@ let checks: [Check] = [
         return firstMismatch(parameters.flatMap(\.scalars).map(\.bitPattern),
                              initialise(seed: 100).flatMap(\.scalars).map(\.bitPattern), "parameter bits")
     },
+    Check(name: "gradient reducer sums trainable gradients in small buckets; nil on every rank stays nil") { comm, _ in
+        // Three parameters over buckets of 16 bytes (so each is its own bucket, one split mid-way): a gets rank+1 on
+        // every rank, b a gradient on rank 0 only, c none anywhere.
+        let a = Tensor.zeros([7], requiresGrad: true), b = Tensor.zeros([2, 3], requiresGrad: true)
+        let c = Tensor.zeros([1], requiresGrad: true)
+        a.grad = Tensor([Float](repeating: Float(comm.rank + 1), count: 7), shape: [7])
+        if comm.isRoot { b.grad = Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3]) }
+        let reducer = GradientReducer(communicator: comm, bucketBytes: 16)
+        try reducer.reduce([("g", "a", a), ("g", "b", b), ("h", "c", c)])
+        let n = Float(comm.size)
+        if let problem = firstMismatch(a.grad?.scalars ?? [], [Float](repeating: n * (n + 1) / 2, count: 7), "a.grad") { return problem }
+        if let problem = firstMismatch(b.grad?.scalars ?? [], [1, 2, 3, 4, 5, 6], "b.grad") { return problem }
+        return c.grad == nil ? nil : "c.grad is \(c.grad!.scalars), expected nil"
+    },
+    Check(name: "a rank training other parameters: every rank throws, naming the first differing one and the ranks") { comm, _ in
+        let w = Tensor.zeros([2], requiresGrad: true), v = Tensor.zeros([3], requiresGrad: true)
+        let mine: [(group: String, name: String, tensor: Tensor)] = comm.rank == comm.size - 1 ? [("g", "w", w)] : [("g", "w", w), ("g", "v", v)]
+        do {
+            try GradientReducer(communicator: comm).reduce(mine)
+            return "no error"
+        } catch let error as ReplicaMismatch {
+            let expected = "ranks disagree on the trainable parameters at position 1: rank 0 has v (group g, shape [3]), "
+                + "rank \(comm.size - 1) has nothing; every rank must freeze and train the same parameters"
+            return "\(error)" == expected ? nil : "message: \(error)"
+        }
+    },
+    Check(name: "replica check names the first tensor that differs") { comm, _ in
+        let same = Tensor([1, 2, 3], shape: [3]), differs = Tensor([comm.rank == 1 ? 5 : 4], shape: [1])
+        try comm.checkReplicas([("same", same)])
+        do {
+            try comm.checkReplicas([("same", same), ("bn.running_mean", differs)])
+            return "no error"
+        } catch let error as ReplicaMismatch {
+            return "\(error)".contains("replica contents at position 1: rank 0 has bn.running_mean [1]")
+                && "\(error)".contains("rank 1 has bn.running_mean [1]") ? nil : "message: \(error)"
+        }
+    },
     Check(name: "invalid root throws on every rank, naming MPI_Bcast and the rank") { comm, _ in
         var values: [Float] = [1, 2, 3]
         do {
