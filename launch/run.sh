@@ -32,7 +32,7 @@ die() {
     exit 1
 }
 
-# Runs a command, or with GRAFT_DRY_RUN=1 prints it (shell-quoted, after any variables it is given).
+# Runs a command, or with GRAFT_DRY_RUN=1 prints it, shell-quoted.
 run() {
     if [[ $GRAFT_DRY_RUN == 1 ]]; then
         printf '%q ' "$@" | sed 's/ $//'
@@ -48,8 +48,13 @@ run() {
 run bash launch/setup.sh
 run bash launch/assets.sh minilm bbc mnist
 run swift build -c release --product graft
-# --overwrite: running the main job again replaces its own previous run directory.
-train=(.build/release/graft train "$RECIPE" --overwrite "$@")
+# --overwrite: running the main job again replaces its own previous run directory (unless it resumes one, with
+# --resume DIR, which takes no --overwrite).
+overwrite=(--overwrite)
+for arg in "$@"; do
+    if [[ $arg == --resume || $arg == --resume=* ]]; then overwrite=(); fi
+done
+train=(.build/release/graft train "$RECIPE" "${overwrite[@]}" "$@")
 
 if ((GRAFT_RANKS == 1)); then
     run "${train[@]}"
@@ -62,7 +67,8 @@ threads=$((CPUS / GRAFT_RANKS > 1 ? CPUS / GRAFT_RANKS : 1))
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$threads}
 export GRAFT_NUM_THREADS=${GRAFT_NUM_THREADS:-$threads}
 
-flags=(--allow-run-as-root -np "$GRAFT_RANKS")
+# --quiet: graft reports a failure in one line; mpirun's own banner about the non-zero exit would repeat it.
+flags=(--quiet --allow-run-as-root -np "$GRAFT_RANKS")
 if ((GRAFT_RANKS > CORES)); then
     # More ranks than cores: mpirun refuses unless told to oversubscribe, and binding would pile ranks on a core.
     flags+=(--oversubscribe --bind-to none)

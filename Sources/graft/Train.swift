@@ -34,8 +34,9 @@ struct Train: ParsableCommand {
         if let threads { openblas_set_num_threads(Int32(threads)) }
         let sets = overrides + (output.map { ["output=\($0)"] } ?? [])
         try runOnEveryRank("graft train") { communicator in
-            try RecipeRun(try Recipe.load(path: recipe, overrides: sets), communicator: communicator)
-                .run(overwrite: overwrite, resume: resume)
+            // Every rank reads the recipe; they agree on the outcome, so a bad one is reported once.
+            let loaded = try communicator.agree { try Recipe.load(path: recipe, overrides: sets) }
+            try RecipeRun(loaded, communicator: communicator).run(overwrite: overwrite, resume: resume)
         }
     }
 }
