@@ -73,48 +73,38 @@ recipe=$here/bbc.yaml same bert-dropout 2 --
 # (f) the transport of a multi-node job.
 MPIRUN_FLAGS="$MPIRUN_FLAGS --mca btl tcp,self" same tcp 2 -- "${partial[@]}"
 
+# fails NAME PATTERN COMMAND…: the command must exit non-zero without timing out, with exactly one "error:" line,
+# which matches PATTERN, and without claiming to have written results.
+fails() {
+    local name=$1 pattern=$2 status=0
+    shift 2
+    timeout 60 "$@" >"$WORK/$name.log" 2>&1 || status=$?
+    if (( status == 0 || status == 124 )) || [[ $(grep -c "error:" "$WORK/$name.log") != 1 ]] \
+        || ! grep -q -- "$pattern" "$WORK/$name.log" || grep -q "^wrote" "$WORK/$name.log"; then
+        echo "FAIL: $name: exit $status:"; cat "$WORK/$name.log"; exit 1
+    fi
+    echo "ok: $name stops every rank: $(grep error: "$WORK/$name.log")"
+}
+two=("$MPIRUN" --allow-run-as-root --oversubscribe -np 2 -x OPENBLAS_NUM_THREADS -x GRAFT_ASSETS)
+
 # (c) rank 1 freezes another block: every rank stops within seconds, the first differing parameter named.
-start=$SECONDS
-set +e
-timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 2 -x OPENBLAS_NUM_THREADS -x GRAFT_ASSETS bash -c \
-    '"$0" train "$1" --output "$2" --overwrite --set strategy.name=partial --set strategy.top-blocks=$((OMPI_COMM_WORLD_RANK + 1))' \
-    "$GRAFT" "$recipe" "$WORK/mismatch" >"$WORK/mismatch.log" 2>&1
-status=$?
-set -e
-if (( status == 0 || status == 124 )) || ! grep -q "disagree on the trainable parameters at position 0: rank 0 has layers.2.weight (group layers.2, shape \[10, 256\]), rank 1 has layers.0.weight" "$WORK/mismatch.log"; then
-    echo "FAIL: a mismatched trainable set gave exit $status:"; cat "$WORK/mismatch.log"; exit 1
-fi
-echo "ok: mismatched trainable sets stop the job in $((SECONDS - start)) s: $(grep -m1 disagree "$WORK/mismatch.log")"
-
-# A data file missing on rank 1 only: one message, every rank exits non-zero, nothing hangs.
-set +e
-timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 2 -x OPENBLAS_NUM_THREADS -x GRAFT_ASSETS bash -c \
-    'if (( OMPI_COMM_WORLD_RANK == 1 )); then GRAFT_ASSETS=/nonexistent; fi; "$0" train "$1" --output "$2" --overwrite' \
-    "$GRAFT" "$recipe" "$WORK/missing" >"$WORK/missing.log" 2>&1
-status=$?
-set -e
-if (( status == 0 || status == 124 )) || [[ $(grep -c "error:" "$WORK/missing.log") != 1 ]] \
-    || ! grep -q "^\[rank 1/2\] graft train: error: /nonexistent/digits/digits.csv" "$WORK/missing.log"; then
-    echo "FAIL: a file missing on rank 1 gave exit $status:"; cat "$WORK/missing.log"; exit 1
-fi
-echo "ok: a file missing on rank 1 stops the job: $(grep error: "$WORK/missing.log")"
-
-# Rank 0 cannot write its checkpoint (here `last` is a plain file): every rank stops after that epoch, one message,
-# non-zero exit, no "wrote".
+fails mismatch "disagree on the trainable parameters at position 0: rank 0 has layers.2.weight (group layers.2, shape \[10, 256\]), rank 1 has layers.0.weight" \
+    "${two[@]}" bash -c '"$0" train "$1" --output "$2" --overwrite --set strategy.name=partial --set strategy.top-blocks=$((OMPI_COMM_WORLD_RANK + 1))' \
+    "$GRAFT" "$recipe" "$WORK/mismatch"
+# A data file missing on rank 1 only.
+fails missing-file "^\[rank 1/2\] graft train: error: /nonexistent/digits/digits.csv" \
+    "${two[@]}" bash -c 'if (( OMPI_COMM_WORLD_RANK == 1 )); then GRAFT_ASSETS=/nonexistent; fi; "$0" train "$1" --output "$2" --overwrite' \
+    "$GRAFT" "$recipe" "$WORK/missing"
+# Rank 0 cannot write its checkpoint (here `last` is a plain file): every rank stops after that epoch.
 mkdir -p "$WORK/unwritable" && echo "not a directory" >"$WORK/unwritable/last"
-set +e
-timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 2 -x OPENBLAS_NUM_THREADS -x GRAFT_ASSETS \
-    "$GRAFT" train "$recipe" --output "$WORK/unwritable" --overwrite >"$WORK/unwritable.log" 2>&1
-status=$?
-set -e
-if (( status == 0 || status == 124 )) || [[ $(grep -c "error:" "$WORK/unwritable.log") != 1 ]] \
-    || ! grep -q "unwritable/last: exists and is not a directory" "$WORK/unwritable.log" || grep -q "^wrote" "$WORK/unwritable.log"; then
-    echo "FAIL: a checkpoint rank 0 cannot write gave exit $status:"; cat "$WORK/unwritable.log"; exit 1
-fi
-echo "ok: a checkpoint rank 0 cannot write stops every rank: $(grep error: "$WORK/unwritable.log")"
+fails unwritable-checkpoint "unwritable/last: exists and is not a directory" \
+    "${two[@]}" "$GRAFT" train "$recipe" --output "$WORK/unwritable" --overwrite
+# A bad recipe field: every rank finds it, rank 0 reports it.
+fails bad-recipe "training.bogus: unknown field" "${two[@]}" "$GRAFT" train "$recipe" --output "$WORK/bad" --set training.bogus=1
 
 # (d) SIGKILL mid-run, then --resume: bit-identical to a run never stopped.
-long=(--set training.epochs=6 --set training.batch-size=8 --set optimizer.name=adamw --set training.patience=5
+epochs=20
+long=(--set training.epochs=$epochs --set training.batch-size=4 --set optimizer.name=adamw --set training.patience=8
       --set schedule.name=cosine)
 train 2 "$WORK/straight" "${long[@]}"
 setsid "$MPIRUN" --allow-run-as-root -np 2 -x OPENBLAS_NUM_THREADS -x GRAFT_NUM_THREADS -x GRAFT_ASSETS \
@@ -124,13 +114,13 @@ for _ in $(seq 600); do
     grep -q '"epoch":2' "$WORK/killed/metrics.jsonl" 2>/dev/null && break
     sleep 0.05
 done
-sleep 0.3  # into the next epoch
+sleep 0.1  # into the next epoch
 kill -9 -- "-$launcher" 2>/dev/null || true
 pkill -9 -f -- "--output $WORK/killed" || true
 wait "$launcher" 2>/dev/null || true
 epochs_done=$(wc -l <"$WORK/killed/metrics.jsonl")
 cp -r "$WORK/killed" "$WORK/killed-3"
-(( epochs_done < 6 )) || { echo "FAIL: the run finished before it could be killed"; exit 1; }
+(( epochs_done < epochs )) || { echo "FAIL: the run finished before it could be killed"; exit 1; }
 timeout "$TIMEOUT" "$MPIRUN" --allow-run-as-root -np 2 -x OPENBLAS_NUM_THREADS -x GRAFT_NUM_THREADS -x GRAFT_ASSETS \
     "$GRAFT" train "$recipe" --resume "$WORK/killed" "${long[@]}" >"$WORK/resumed.log" 2>&1 \
     || { echo "FAIL: --resume exited $?"; tail -5 "$WORK/resumed.log"; exit 1; }
