@@ -64,6 +64,11 @@ public struct Batches: @unchecked Sendable {
         return start..<(start + base + (rank < extra ? 1 : 0))
     }
 
+    /// The same rows in order, every one of them: what evaluation goes through.
+    public var inOrder: Batches {
+        Batches(inputs: inputs, labels: labels, batchSize: batchSize, shuffle: false, seed: seed, dropLast: false)
+    }
+
     /// The same rows with other inputs (cached features), keeping labels, batch size, seed and order.
     public func replacingInputs(_ newInputs: Tensor) -> Batches {
         Batches(inputs: newInputs, labels: labels, batchSize: batchSize, shuffle: shuffle, seed: seed, dropLast: dropLast)

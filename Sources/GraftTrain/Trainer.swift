@@ -101,7 +101,7 @@ public final class Trainer {
         public var trainFrozenBatchNorm = false
         /// Compare a checksum of every parameter and buffer across ranks every this many steps (and at the start).
         public var checkReplicasEvery: Int?
-        /// Bytes per all-reduce bucket of gradients.
+        /// Bytes per all-reduce bucket of gradients (read when the trainer is made).
         public var bucketBytes = GradientReducer.defaultBucketBytes
 
         public init(epochs: Int) { self.epochs = epochs }
@@ -288,9 +288,10 @@ public final class Trainer {
     /// Loss (mean over rows), accuracy and macro-F1 of the model on `data`, in eval mode without recording; each
     /// rank evaluates its part of every batch and the sums are reduced, so every rank gets the global figures.
     /// The model is left in eval mode; `fit` switches it back each epoch.
-    public func evaluate(_ data: Batches) throws -> Evaluation {
+    public func evaluate(_ batches: Batches) throws -> Evaluation {
         model.eval()
-        let order = Array(0..<data.count)
+        let data = batches.inOrder
+        let order = data.order(epoch: 0)
         var lossSum = 0.0
         var confusion: ConfusionMatrix?
         withNoGrad {

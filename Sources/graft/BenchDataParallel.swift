@@ -40,8 +40,9 @@ struct BenchDataParallel: ParsableCommand {
     @Option(help: "Seconds per measurement (at least 3 timed rounds).") var seconds: Double = 2
     @Option(help: .hidden) var worker: Worker?
 
-    /// mpirun's binding for the 2-rank runs. Measured both ways on the 2-core AMD EPYC: `core` was no faster than
-    /// `none` (within noise), and `none` lets the kernel move a rank off a core busy with the other's MPI progress.
+    /// mpirun's binding for the 2-rank runs. Both were tried for 2 ranks × 1 thread on the 2-core AMD EPYC, on a quiet
+    /// machine: `none` gave 1.27–1.43 steps/s (MiniLM) and 0.40–0.42 (ResNet-18), `core` 1.26–1.41 and 0.35–0.39.
+    /// `none` is as fast or faster, and leaves the kernel free to move a rank off a core something else is using.
     static let binding = "none"
 
     func validate() throws {
@@ -122,13 +123,13 @@ struct BenchDataParallel: ParsableCommand {
         }
 
         printTable(rows)
-        print("load average (1 min) at end: \(load())")
         print("ratios: speed of the row ÷ speed of the reference (wall-time ratio inverted: above 1 is faster).")
         if !fastest.isEmpty {
             print("fastest bucket: \(fastest.joined(separator: "; ")) (GradientReducer.defaultBucketBytes: "
                 + "\(kibName(GradientReducer.defaultBucketBytes >> 10)); buckets above "
                 + "\(kibName(MPICommunicator.defaultMaxChunkBytes >> 10)) reach MPI in calls of that size).")
         }
+        print("load average (1 min) at end: \(load())")
     }
 
     private func workerArguments(_ worker: Worker) -> [String] {

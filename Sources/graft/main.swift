@@ -1,6 +1,6 @@
 import ArgumentParser
 #if canImport(Glibc)
-import Glibc
+@preconcurrency import Glibc
 #endif
 
 /// Graft's command line: a thin layer over the library's configuration types.
@@ -25,4 +25,6 @@ func settleBLASThreadPolicy() {
 }
 
 settleBLASThreadPolicy()
+// Progress lines go out as they are printed, also to a file or through mpirun, which forwards ranks' output.
+setvbuf(stdout, nil, _IOLBF, 0)
 Graft.main()

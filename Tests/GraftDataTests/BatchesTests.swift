@@ -56,6 +56,11 @@ import Testing
         #expect(Array(d.globalRows(order, step: 1)) == Array(order[4..<8]))
     }
 
+    @Test func evaluationGoesThroughEveryRowInOrder() {
+        let d = data(rows: 10, batch: 4, dropLast: true).inOrder
+        #expect(d.batchCount == 3 && d.order(epoch: 2) == Array(0..<10))
+    }
+
     @Test func orderDependsOnSeedAndEpochOnly() {
         let d = data(rows: 50, batch: 8)
         #expect(d.order(epoch: 1) == data(rows: 50, batch: 8).order(epoch: 1))
