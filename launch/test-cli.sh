@@ -39,7 +39,7 @@ check "inspect names a missing file" 1 "$WORK/none.safetensors" -- "$BIN" inspec
 runs=$WORK/runs
 check "train runs a recipe" 0 "test (weights of epoch 1)" -- \
     "$BIN" train recipes/mnist-mlp.yaml --set training.epochs=1 --output "$runs/mnist"
-check "train keeps an earlier run" 1 "choose another output or pass --overwrite" -- \
+check "train keeps an earlier run" 1 "choose another output, pass --overwrite, or --resume $runs/mnist" -- \
     "$BIN" train recipes/mnist-mlp.yaml --set training.epochs=1 --output "$runs/mnist"
 check "train overwrites when asked" 0 "wrote $runs/mnist/best" -- \
     "$BIN" train recipes/mnist-mlp.yaml --set training.epochs=1 --output "$runs/mnist" --overwrite
@@ -58,6 +58,12 @@ check "train names the bad CSV line" 1 "$WORK/ragged.csv:2" -- \
 check "train names a misspelt field and its line" 1 "$WORK/bad.yaml:19: trainig: unknown field" -- \
     bash -c "sed 's/^training:/trainig:/' recipes/mnist-mlp.yaml >'$WORK/bad.yaml'; '$BIN' train '$WORK/bad.yaml'"
 check "train rejects a bad option" 64 "--threads must be ≥ 1" -- "$BIN" train recipes/mnist-mlp.yaml --threads 0
+check "train resumes a run where it is" 64 "--resume continues a run where it is" -- \
+    "$BIN" train recipes/mnist-mlp.yaml --resume "$runs/mnist" --output "$runs/elsewhere"
+check "train refuses to resume a finished run" 1 "holds a finished run (results.json); nothing to resume" -- \
+    "$BIN" train recipes/mnist-mlp.yaml --set training.epochs=1 --resume "$runs/mnist"
+check "train names a directory without a checkpoint" 1 "$WORK/none/last/state.json: cannot read" -- \
+    "$BIN" train recipes/mnist-mlp.yaml --resume "$WORK/none"
 
 rm -rf "$WORK"
 echo "$passed passed, $failed failed"
