@@ -10,8 +10,8 @@ public struct ReplicaMismatch: Error, Sendable, CustomStringConvertible {
     public let description: String
 }
 
-/// Sums the gradients of the trainable parameters over ranks: packed in buckets of about `bucketBytes`, all-reduced,
-/// copied back. The caller has already scaled each rank's loss by its share of the global rows, so the sum is the
+/// Sums the gradients of the trainable parameters over ranks, in place: those smaller than `bucketBytes` packed into
+/// buckets of about that size, larger ones one by one. The caller has already scaled each rank's loss by its share of the global rows, so the sum is the
 /// global gradient.
 ///
 /// The plan (ordered names, shapes and groups) is rebuilt whenever the trainable set changes, and before reducing
@@ -23,8 +23,8 @@ public final class GradientReducer {
     private var plan: Plan?
     private var bucket: [Float] = []
 
-    /// 1 MiB: measured with `graft bench data-parallel` on 2 ranks over shared memory, where MPI_Allreduce peaks between
-    /// 256 KiB and 4 MiB messages; smaller buckets keep the copy of one bucket in cache while the next is reduced.
+    /// 1 MiB: `graft bench data-parallel` on 2 ranks over shared memory found 256 KiB–4 MiB within about 10% of each
+    /// other (MPI_Allreduce peaks there) and 16 MiB clearly slower.
     public static let defaultBucketBytes = 1 << 20
 
     public init(communicator: any Communicator, bucketBytes: Int = defaultBucketBytes) {
@@ -54,47 +54,50 @@ public final class GradientReducer {
         }
         guard communicator.size > 1 else { return }
         let tensors = parameters.map(\.tensor)
-        // One presence count per parameter rides in the last bucket, so a parameter unused on every rank keeps a nil
-        // gradient (and the optimizer skips it) exactly as in a single process.
+        // Gradients are summed where they are. Two parameters can share one gradient storage (an op's backward may
+        // hand the same tensor to both inputs), which would then be summed twice: such a gradient gets its own copy
+        // first. A missing gradient takes part as zeros, so that every rank reduces the same layout.
+        var presence = [Float](repeating: 0, count: tensors.count)
+        var seen = Set<ObjectIdentifier>()
+        let gradients = tensors.enumerated().map { i, t -> Tensor in
+            guard let g = t.grad else { return Tensor.zeros(t.shape) }
+            require(g.count == t.count, "GradientReducer: gradient of \(g.shape) for a parameter of \(t.shape)")
+            presence[i] = 1
+            if seen.insert(ObjectIdentifier(g.storage)).inserted { return g }
+            let copy = Storage(count: g.count)
+            copy.pointer.update(from: g.pointer, count: g.count)
+            return Tensor(shape: g.shape, storage: copy)
+        }
+        // A gradient of at least a bucket is reduced in place; smaller ones are packed together, so that each MPI
+        // call moves enough bytes to reach the link's bandwidth.
         let floatsPerBucket = max(1, bucketBytes / MemoryLayout<Float>.stride)
-        var reduced = [Tensor?](repeating: nil, count: tensors.count)
-        var start = 0
-        var presence = tensors.map { $0.grad == nil ? Float(0) : 1 }
-        while start < tensors.count {
-            var end = start, size = 0
-            while end < tensors.count && (end == start || size + tensors[end].count <= floatsPerBucket) {
-                size += tensors[end].count
-                end += 1
-            }
-            let last = end == tensors.count
-            let total = size + (last ? presence.count : 0)
-            if bucket.count < total { bucket = [Float](repeating: 0, count: total) }
+        var packed: [Tensor] = []
+        var packedCount = 0
+        func flush() throws {
+            guard !packed.isEmpty else { return }
+            if bucket.count < packedCount { bucket = [Float](repeating: 0, count: packedCount) }
             try bucket.withUnsafeMutableBufferPointer { buffer in
                 var offset = 0
-                for t in tensors[start..<end] {
-                    if let g = t.grad {
-                        require(g.count == t.count, "GradientReducer: gradient of \(g.shape) for a parameter of \(t.shape)")
-                        (buffer.baseAddress! + offset).update(from: g.pointer, count: t.count)
-                    } else {
-                        (buffer.baseAddress! + offset).update(repeating: 0, count: t.count)
-                    }
-                    offset += t.count
-                }
-                if last { presence.withUnsafeBufferPointer { (buffer.baseAddress! + offset).update(from: $0.baseAddress!, count: $0.count) } }
-                try communicator.allReduce(UnsafeMutableBufferPointer(rebasing: buffer[0..<total]), op: .sum)
-                if last { presence.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: buffer.baseAddress! + offset, count: $0.count) } }
+                for g in packed { (buffer.baseAddress! + offset).update(from: g.pointer, count: g.count); offset += g.count }
+                try communicator.allReduce(UnsafeMutableBufferPointer(rebasing: buffer[0..<packedCount]), op: .sum)
                 offset = 0
-                for i in start..<end {
-                    // Copy out into a fresh tensor: two parameters' gradients may share one storage.
-                    let storage = Storage(count: tensors[i].count)
-                    storage.pointer.update(from: buffer.baseAddress! + offset, count: tensors[i].count)
-                    reduced[i] = Tensor(shape: tensors[i].shape, storage: storage)
-                    offset += tensors[i].count
-                }
+                for g in packed { g.pointer.update(from: buffer.baseAddress! + offset, count: g.count); offset += g.count }
             }
-            start = end
+            (packed, packedCount) = ([], 0)
         }
-        for (i, t) in tensors.enumerated() { t.grad = presence[i] > 0 ? reduced[i] : nil }
+        for g in gradients {
+            if g.count >= floatsPerBucket {
+                try communicator.allReduce(g.storage.buffer, op: .sum)
+                continue
+            }
+            if packedCount + g.count > floatsPerBucket { try flush() }
+            packed.append(g)
+            packedCount += g.count
+        }
+        try flush()
+        // A parameter without a gradient on every rank keeps none, and the optimizer skips it as one process would.
+        try communicator.allReduce(&presence)
+        for (i, t) in tensors.enumerated() { t.grad = presence[i] > 0 ? gradients[i] : nil }
     }
 
     /// Checks that every rank has the same plan; on a mismatch every rank throws the same description.

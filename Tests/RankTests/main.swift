@@ -211,6 +211,19 @@ let checks: [Check] = [
         if let problem = firstMismatch(b.grad?.scalars ?? [], [1, 2, 3, 4, 5, 6], "b.grad") { return problem }
         return c.grad == nil ? nil : "c.grad is \(c.grad!.scalars), expected nil"
     },
+    Check(name: "gradient reducer: two parameters sharing one gradient storage each get the sum once") { comm, _ in
+        let a = Tensor.zeros([5], requiresGrad: true), b = Tensor.zeros([5], requiresGrad: true)
+        let shared = Tensor([Float](repeating: Float(comm.rank + 1), count: 5), shape: [5])
+        for bytes in [8, 1 << 20] {  // in place one by one, and packed in one bucket
+            let fresh = shared + 0
+            (a.grad, b.grad) = (fresh, fresh)
+            try GradientReducer(communicator: comm, bucketBytes: bytes).reduce([("g", "a", a), ("g", "b", b)])
+            let n = Float(comm.size), sum = [Float](repeating: n * (n + 1) / 2, count: 5)
+            if let problem = firstMismatch(a.grad?.scalars ?? [], sum, "a.grad (\(bytes)-byte buckets)")
+                ?? firstMismatch(b.grad?.scalars ?? [], sum, "b.grad (\(bytes)-byte buckets)") { return problem }
+        }
+        return nil
+    },
     Check(name: "a rank training other parameters: every rank throws, naming the first differing one and the ranks") { comm, _ in
         let w = Tensor.zeros([2], requiresGrad: true), v = Tensor.zeros([3], requiresGrad: true)
         let mine: [(group: String, name: String, tensor: Tensor)] = comm.rank == comm.size - 1 ? [("g", "w", w)] : [("g", "w", w), ("g", "v", v)]
