@@ -58,6 +58,11 @@ check "train names the bad CSV line" 1 "$WORK/ragged.csv:2" -- \
 check "train names a misspelt field and its line" 1 "$WORK/bad.yaml:19: trainig: unknown field" -- \
     bash -c "sed 's/^training:/trainig:/' recipes/mnist-mlp.yaml >'$WORK/bad.yaml'; '$BIN' train '$WORK/bad.yaml'"
 check "train rejects a bad option" 64 "--threads must be ≥ 1" -- "$BIN" train recipes/mnist-mlp.yaml --threads 0
+check "train stops at a non-finite gradient" 1 "non-finite gradient of layers.0.weight at step 2 (epoch 1)" -- \
+    "$BIN" train recipes/mnist-mlp.yaml --set training.epochs=1 --set strategy.lr=1e30 --output "$runs/diverged"
+check "train skips non-finite steps when asked" 0 "steps skipped: non-finite gradient" -- \
+    "$BIN" train recipes/mnist-mlp.yaml --set training.epochs=1 --set strategy.lr=1e30 \
+    --set training.on-non-finite=skip-step --output "$runs/skipped"
 check "train resumes a run where it is" 64 "--resume continues a run where it is" -- \
     "$BIN" train recipes/mnist-mlp.yaml --resume "$runs/mnist" --output "$runs/elsewhere"
 check "train refuses to resume a finished run" 1 "holds a finished run (results.json); nothing to resume" -- \

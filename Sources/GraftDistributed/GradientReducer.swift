@@ -6,7 +6,7 @@ import Darwin
 #endif
 
 /// Ranks that disagree on what they reduce or hold: which tensor, and which ranks.
-public struct ReplicaMismatch: Error, Sendable, CustomStringConvertible {
+public struct ReplicaMismatch: CollectiveError, Sendable, CustomStringConvertible {
     public let description: String
 }
 

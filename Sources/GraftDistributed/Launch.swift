@@ -15,6 +15,10 @@ public func launchCommunicator() throws -> any Communicator {
     return launched ? try MPICommunicator.world() : LocalCommunicator()
 }
 
+/// An error that every rank throws alike, at the same point (the same reduced values led to it): rank 0 reports it,
+/// the others stop without repeating it, and no rank waits for another.
+public protocol CollectiveError: Error {}
+
 /// Another rank failed and reported it; this rank stops without a message of its own.
 public struct PeerFailure: Error, CustomStringConvertible {
     public let rank: Int

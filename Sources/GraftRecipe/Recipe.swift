@@ -63,6 +63,7 @@ public struct Recipe {
         /// Batch norm in training mode normalises over the global batch (a sum over ranks per layer, forward and
         /// backward) instead of each rank's rows.
         public var syncBatchNorm: Bool
+        public var onNonFinite: NonFinitePolicy
     }
 
     public var file: String
@@ -154,7 +155,9 @@ public struct Recipe {
             trainFrozenBatchNorm: try t.bool("train-frozen-batch-norm") ?? false,
             checkReplicasEvery: try t.int("check-replicas-every", min: 1),
             bucketBytes: (try t.int("bucket-kib", min: 1) ?? GradientReducer.defaultBucketBytes / 1024) * 1024,
-            syncBatchNorm: try t.bool("sync-batch-norm") ?? false)
+            syncBatchNorm: try t.bool("sync-batch-norm") ?? false,
+            onNonFinite: NonFinitePolicy(rawValue: try t.choice("on-non-finite", NonFinitePolicy.allCases.map(\.rawValue),
+                                                                default: "stop")!)!)
         if let clip = training.clipGradientNorm, !(clip > 0) { throw t.error("clip-grad-norm", "must be > 0, got \(clip)") }
         if training.minDelta < 0 { throw t.error("min-delta", "must be ≥ 0, got \(training.minDelta)") }
         try t.finish()

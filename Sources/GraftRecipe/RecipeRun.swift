@@ -54,7 +54,8 @@ public final class RecipeRun {
             say(String(format: "epoch %3d  train loss %.4f  %@ loss %.4f  acc %5.1f%%  F1 %.3f  lr %.2e  %5.1f s%@",
                        report.epoch + 1, report.trainLoss, data.validation == nil ? "fit" : "val", report.evaluation.loss,
                        100 * report.evaluation.accuracy, report.evaluation.macroF1,
-                       report.learningRates[headGroup], seconds, report.improved ? "  *" : ""))
+                       report.learningRates[headGroup], seconds, report.improved ? "  *" : "")
+                + (report.skippedSteps > 0 ? "  (\(report.skippedSteps) steps skipped: non-finite gradient)" : ""))
             guard let output, communicator.isRoot else { return .proceed }
             var metrics = EpochMetrics(report)
             metrics.seconds = seconds
@@ -179,6 +180,7 @@ public final class RecipeRun {
         configuration.trainFrozenBatchNorm = t.trainFrozenBatchNorm
         configuration.checkReplicasEvery = t.checkReplicasEvery
         configuration.bucketBytes = t.bucketBytes
+        configuration.onNonFinite = t.onNonFinite
         let stepsPerEpoch = batches(data.train, true).batchCount
         let steps = t.epochs * ((stepsPerEpoch + t.accumulationSteps - 1) / t.accumulationSteps)
         var plateau: ReduceOnPlateau?
@@ -288,7 +290,7 @@ public final class RecipeRun {
                                  .init(name: name, precision: test.confusion.precision(c), recall: test.confusion.recall(c),
                                        f1: test.confusion.f1(c))
                              })
-            }, ranks: communicator.size)
+            }, ranks: communicator.size, skippedSteps: r.reports.reduce(0) { $0 + $1.skippedSteps })
         try AtomicDirectory.writeFile(try jsonText(results), named: "results.json", in: output)
     }
 }
@@ -315,9 +317,10 @@ struct Results: Encodable {
     let testedEpoch: Int?
     let test: Test?
     let ranks: Int
+    let skippedSteps: Int
     enum CodingKeys: String, CodingKey {
         case strategy, epochs, seconds, autoReason = "auto_reason", bestEpoch = "best_epoch"
-        case bestEvaluation = "best_evaluation", testedEpoch = "tested_epoch", test, ranks
+        case bestEvaluation = "best_evaluation", testedEpoch = "tested_epoch", test, ranks, skippedSteps = "skipped_steps"
     }
 }
 

@@ -66,6 +66,7 @@ public struct EpochMetrics: Codable, Sendable {
     public var monitored: Double?
     public var improved: Bool
     public var lr: [Float?]
+    public var skippedSteps: Int
     public var seconds: Double?
 
     public init(_ report: EpochReport) {
@@ -78,10 +79,12 @@ public struct EpochMetrics: Codable, Sendable {
         monitored = finite(report.monitored)
         improved = report.improved
         lr = report.learningRates.map { $0.isFinite ? $0 : nil }
+        skippedSteps = report.skippedSteps
     }
 
     enum CodingKeys: String, CodingKey {
-        case epoch, trainLoss = "train_loss", loss, accuracy, macroF1 = "macro_f1", monitored, improved, lr, seconds
+        case epoch, trainLoss = "train_loss", loss, accuracy, macroF1 = "macro_f1", monitored, improved, lr
+        case skippedSteps = "skipped_steps", seconds
     }
 }
 

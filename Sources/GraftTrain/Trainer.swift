@@ -22,6 +22,26 @@ public struct EpochReport: Sendable {
     public var improved: Bool
     /// Learning rate of each group at the end of the epoch.
     public var learningRates: [Float]
+    /// Optimizer steps skipped this epoch for a non-finite gradient (`NonFinitePolicy.skipStep`).
+    public var skippedSteps = 0
+}
+
+/// What a step whose summed gradient holds NaN or infinity does.
+public enum NonFinitePolicy: String, Sendable, CaseIterable {
+    /// Ends training with an error naming the step and the first such parameter.
+    case stop
+    /// Drops the gradient and goes on, the schedule not advancing; the epoch's report counts the skipped steps.
+    case skipStep = "skip-step"
+}
+
+/// A non-finite gradient under `NonFinitePolicy.stop`. Every rank sees the same summed gradient, so every rank throws
+/// it at the same step.
+public struct NonFiniteGradient: CollectiveError, CustomStringConvertible {
+    public let epoch: Int, step: Int, parameter: String
+    public var description: String {
+        "non-finite gradient of \(parameter) at step \(step) (epoch \(epoch + 1)): the loss diverged or the data holds "
+            + "NaN or infinity; lower the learning rate, clip gradients, or set training.on-non-finite: skip-step"
+    }
 }
 
 /// Whether training goes on after an epoch.
@@ -101,6 +121,8 @@ public final class Trainer {
         public var trainFrozenBatchNorm = false
         /// Compare a checksum of every parameter and buffer across ranks every this many steps (and at the start).
         public var checkReplicasEvery: Int?
+        /// What a step with a NaN or infinite gradient does.
+        public var onNonFinite = NonFinitePolicy.stop
         /// Bytes per all-reduce bucket of gradients (read when the trainer is made).
         public var bucketBytes = GradientReducer.defaultBucketBytes
 
@@ -139,6 +161,7 @@ public final class Trainer {
     private var bestState: [[Float]]?
     private let reducer: GradientReducer
     private var replicasSynchronised = false
+    private var skippedSteps = 0
 
     public init(model: Module, forward: ((Tensor) -> Tensor)? = nil, optimizer: any Optimizer,
                 configuration: Configuration, communicator: any Communicator = LocalCommunicator()) {
@@ -176,12 +199,14 @@ public final class Trainer {
             for hook in onEpochStart { hook(epoch) }
             // After the hooks: they may have frozen or unfrozen blocks.
             model.fixFrozenBatchNorm(keepTraining: configuration.trainFrozenBatchNorm)
+            skippedSteps = 0
             let trainLoss = try runEpoch(train, epoch: epoch, accumulation: k)
             // Each rank's batch norm saw only its rows; rank 0's running statistics become everyone's.
             try communicator.broadcast(model.namedBuffers().map(\.1))
             let evaluation = try evaluate(validation ?? train)
             var report = EpochReport(epoch: epoch, trainLoss: trainLoss, evaluation: evaluation, monitored: 0,
-                                     improved: false, learningRates: optimizer.groups.map(\.options.learningRate))
+                                     improved: false, learningRates: optimizer.groups.map(\.options.learningRate),
+                                     skippedSteps: skippedSteps)
             report.monitored = configuration.monitor.value(report)
             var stop = false
             if var s = stopping {
@@ -244,7 +269,7 @@ public final class Trainer {
                     (scale == 1 ? lossValue : lossValue * scale).backward()
                 }
             }
-            if (s + 1) % k == 0 || s == steps - 1 { try step() }
+            if (s + 1) % k == 0 || s == steps - 1 { try step(epoch: epoch) }
         }
         try communicator.allReduce(&totals)
         return totals[1] == 0 ? 0 : totals[0] / totals[1]
@@ -256,9 +281,18 @@ public final class Trainer {
     }
 
     /// Sums the gradients over ranks, clips, sets each group's scheduled rate, updates, and clears the gradients.
-    private func step() throws {
+    private func step(epoch: Int) throws {
         let parameters = trainable
         try reducer.reduce(parameters)
+        // After the sum, so that every rank decides alike.
+        if let bad = parameters.first(where: { $0.tensor.grad.map { !allFinite($0) } ?? false }) {
+            guard configuration.onNonFinite == .skipStep else {
+                throw NonFiniteGradient(epoch: epoch, step: stepCount + 1, parameter: bad.name)
+            }
+            optimizer.zeroGradients()
+            skippedSteps += 1
+            return
+        }
         if let maxNorm = configuration.clipGradientNorm {
             clipGradientNorm(parameters.map(\.tensor), maxNorm: maxNorm)
         }
@@ -344,6 +378,13 @@ public final class Trainer {
     }
 
     private func snapshot() -> [[Float]] { model.stateDict().map { $0.1.scalars } }
+}
+
+/// Whether every value of `t` is finite: x·0 is 0 for a finite x and NaN for NaN or ±infinity.
+private func allFinite(_ t: Tensor) -> Bool {
+    var sum: Float = 0
+    for i in 0..<t.count { sum += t.pointer[i] * 0 }
+    return sum == 0
 }
 
 /// Runs `body` with per-row randomness keyed on (seed, epoch, row), so that dropout does not depend on the ranks.

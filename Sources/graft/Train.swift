@@ -44,8 +44,8 @@ struct Train: ParsableCommand {
 /// Runs `body` with the communicator of how this process was started, and turns its failure into one message on
 /// stderr and a non-zero exit on every rank.
 ///
-/// An error every rank agreed on is printed by the rank that had it (rank 0 speaking for all when it failed too);
-/// `PeerFailure` ranks stay silent. Any other error came from this rank alone while the others may be waiting in a
+/// An error every rank has alike (`CollectiveError`) is printed by rank 0; one the ranks agreed on (`AgreedFailure`) by
+/// the rank that had it, rank 0 speaking for all when it failed too; `PeerFailure` ranks stay silent. Any other error came from this rank alone while the others may be waiting in a
 /// collective, so after printing it the whole job is aborted rather than left to hang.
 func runOnEveryRank(_ command: String, _ body: (any Communicator) throws -> Void) throws {
     let communicator: any Communicator
@@ -58,14 +58,13 @@ func runOnEveryRank(_ command: String, _ body: (any Communicator) throws -> Void
         try body(communicator)
     } catch is PeerFailure {
         throw ExitCode.failure
-    } catch let error as ReplicaMismatch where !communicator.isRoot {
-        // Every rank found the same mismatch; rank 0 reports it.
-        _ = error
+    } catch is CollectiveError where !communicator.isRoot {
+        // Every rank has the same error; rank 0 reports it.
         throw ExitCode.failure
     } catch {
         // Recipe, data and weight errors name their file and field; the message is the whole report.
         FileHandle.standardError.write(Data("\(prefix)\(command): error: \(error)\n".utf8))
-        if communicator.size > 1 && !(error is ReplicaMismatch) && !(error is AgreedFailure) { communicator.abort(code: 1) }
+        if communicator.size > 1 && !(error is CollectiveError) && !(error is AgreedFailure) { communicator.abort(code: 1) }
         throw ExitCode.failure
     }
 }
