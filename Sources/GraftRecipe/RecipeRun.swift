@@ -40,6 +40,10 @@ public final class RecipeRun {
     public func run(overwrite: Bool = false, resume: String? = nil) throws -> RunResult {
         let start = Date()
         let output = resume ?? recipe.output
+        // A killed run's half-written checkpoints go first (rank 0 alone writes the directory; the others wait).
+        if let output {
+            try communicator.agree { if communicator.isRoot { try AtomicDirectory.removeLeftovers(in: output) } }
+        }
         // Start-up may fail on one rank only (a file missing on one node); the ranks agree before any training
         // collective, so that none is left waiting.
         let setup = try communicator.agree { try prepare(output: output, overwrite: overwrite, resume: resume) }
