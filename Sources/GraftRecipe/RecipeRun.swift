@@ -27,6 +27,9 @@ public final class RecipeRun {
     public let communicator: any Communicator
     /// Where rank 0's progress lines go.
     public var log: (String) -> Void = { print($0) }
+    /// Asked after every training step; true on any rank stops every rank after that step, saves `last/` with the
+    /// position inside the epoch, and `run` throws `TrainingInterrupted`.
+    public var stopRequested: () -> Bool = { false }
 
     public init(_ recipe: Recipe, communicator: any Communicator = LocalCommunicator()) {
         self.recipe = recipe
@@ -49,6 +52,7 @@ public final class RecipeRun {
         let setup = try communicator.agree { try prepare(output: output, overwrite: overwrite, resume: resume) }
         let (data, tuner, strategy, reason) = (setup.data, setup.tuner, setup.strategy, setup.reason)
         let trainer = tuner.trainer
+        trainer.stopRequested = stopRequested
         let t = recipe.training
         let headGroup = tuner.blockNames.count - 1
         var epochStart = Date()
@@ -75,7 +79,20 @@ public final class RecipeRun {
         var reports: [EpochReport] = []
         if remaining > 0 {
             trainer.configuration.epochs = remaining
-            reports = try tuner.fit(setup.batches(data.train, true), validation: data.validation.map { setup.batches($0, false) })
+            do {
+                reports = try tuner.fit(setup.batches(data.train, true), validation: data.validation.map { setup.batches($0, false) })
+            } catch let interruption as TrainingInterrupted {
+                // Every rank stopped after the same step; rank 0 keeps the position for --resume.
+                try communicator.agree {
+                    guard let output, communicator.isRoot else { return }
+                    let state = CheckpointState(trainer: trainer, strategyEpoch: tuner.strategyEpoch,
+                                                recipe: recipe.fields.map { "\($0.path)=\($0.value)" }, report: nil)
+                    try Checkpoint.save(trainer, state: state, to: "\(output)/last")
+                }
+                say("\(interruption)" + (output.map { "; wrote \($0)/last, continue with --resume \($0)" }
+                    ?? "; nothing saved (the recipe has no output)"))
+                throw interruption
+            }
         }
         // The best epoch is chosen on validation rows; without them the last weights stand.
         var weightsEpoch = trainer.epochCount - 1
@@ -217,7 +234,8 @@ public final class RecipeRun {
             try trainer.restore(saved, bestWeights: best)
             tuner.resume(strategyEpoch: saved.strategyEpoch, stopping: saved.stopping)
             if communicator.isRoot { try keepMetrics(in: resume, before: saved.epoch) }
-            say("resumed \(resume) after epoch \(saved.epoch) (step \(saved.step))"
+            say("resumed \(resume) after epoch \(saved.epoch)"
+                + (saved.epochPosition.map { " and step \($0.step) of epoch \(saved.epoch + 1)" } ?? "") + " (step \(saved.step) in all)"
                 + (saved.ranks == ranks ? "" : "; written by \(saved.ranks) rank\(saved.ranks == 1 ? "" : "s"), now \(ranks): "
                     + "batches split differently, so results match an uninterrupted run within float tolerance, not bit for bit"))
         } else if let output, communicator.isRoot {

@@ -21,6 +21,8 @@ public struct CheckpointState: Codable, Sendable {
     /// Epochs completed and optimizer steps taken.
     public var epoch: Int
     public var step: Int
+    /// Inside epoch `epoch` (0-based: the one after those completed), when a run stopped mid-epoch.
+    public var epochPosition: EpochPosition?
     /// The strategy's position in its stages (ahead of `epoch` when an early-stopped stage was skipped).
     public var strategyEpoch: Int
     public var best: Best?
@@ -38,6 +40,7 @@ public struct CheckpointState: Codable, Sendable {
     public init(trainer: Trainer, strategyEpoch: Int, recipe: [String], report: EpochReport?) {
         epoch = trainer.epochCount
         step = trainer.stepCount
+        epochPosition = trainer.interruptedAt
         self.strategyEpoch = strategyEpoch
         best = zip(trainer.bestValue, trainer.bestEpoch).map { Best(value: $0, epoch: $1) }
         stopping = trainer.stopping

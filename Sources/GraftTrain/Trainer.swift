@@ -156,6 +156,13 @@ public final class Trainer {
     public internal(set) var bestEpoch: Int?
     /// Early-stopping state of the current stage (reset by each `fit` call, carrying the best value).
     public internal(set) var stopping: EarlyStopping?
+    /// Asked after every optimizer step, on every rank (a signal arrived, say); when any rank says yes, every rank
+    /// stops after that same step and `fit` throws `TrainingInterrupted`.
+    public var stopRequested: () -> Bool = { false }
+    /// Where the epoch under way stopped, after `TrainingInterrupted`: what a checkpoint needs to continue it.
+    public internal(set) var interruptedAt: EpochPosition?
+    /// Where the next epoch starts instead of at its first step (a resumed run).
+    var resumeAt: EpochPosition?
     /// Early-stopping state to continue with in the next `fit` call instead of a fresh one (a resumed run).
     public var pendingStopping: EarlyStopping?
     private var bestState: [[Float]]?
@@ -250,9 +257,16 @@ public final class Trainer {
         let (rank, ranks) = (communicator.rank, communicator.size)
         let order = data.order(epoch: epoch)
         let steps = data.batchCount
-        var totals = [0.0, 0.0]  // loss sum, rows
+        // Loss sum and rows: this rank's, plus, on rank 0, the global sums of the steps done before a resume.
+        var totals = [0.0, 0.0]
+        let first = resumeAt?.step ?? 0
+        if let resumeAt {
+            if communicator.isRoot { totals = [resumeAt.lossSum, resumeAt.rows] }
+            skippedSteps = resumeAt.skippedSteps
+            self.resumeAt = nil
+        }
         optimizer.zeroGradients()
-        for s in 0..<steps {
+        for s in first..<steps {
             let batch = data.batch(order, step: s, rank: rank, of: ranks)
             // The step's loss is the mean over its global rows; with k micro-batches per step each counts 1/k (1/r
             // for a last group of r < k). A rank's share of that is its rows' mean times rows/global rows.
@@ -269,7 +283,14 @@ public final class Trainer {
                     (scale == 1 ? lossValue : lossValue * scale).backward()
                 }
             }
-            if (s + 1) % k == 0 || s == steps - 1 { try step(epoch: epoch) }
+            guard (s + 1) % k == 0 || s == steps - 1 else { continue }
+            try step(epoch: epoch)
+            if try communicator.allReduce(Int64(stopRequested() ? 1 : 0), op: .max) > 0 {
+                var partial = totals
+                try communicator.allReduce(&partial)
+                interruptedAt = EpochPosition(step: s + 1, lossSum: partial[0], rows: partial[1], skippedSteps: skippedSteps)
+                throw TrainingInterrupted(epoch: epoch, step: s + 1, steps: steps)
+            }
         }
         try communicator.allReduce(&totals)
         return totals[1] == 0 ? 0 : totals[0] / totals[1]
@@ -362,6 +383,7 @@ public final class Trainer {
     /// and the plateau's state. Early stopping is the caller's to set (`pendingStopping`): it depends on the stage.
     public func restore(_ state: CheckpointState, bestWeights: [(String, Tensor)]?) throws {
         (epochCount, stepCount) = (state.epoch, state.step)
+        resumeAt = state.epochPosition
         (bestValue, bestEpoch) = (state.best?.value, state.best?.epoch)
         if let saved = state.plateau {
             guard let plateau else { throw CheckpointError(path: "state.json", "holds reduce-on-plateau state, the run has no plateau schedule") }
@@ -378,6 +400,20 @@ public final class Trainer {
     }
 
     private func snapshot() -> [[Float]] { model.stateDict().map { $0.1.scalars } }
+}
+
+/// A position inside an epoch: steps done, the global training-loss sums over them, steps skipped.
+public struct EpochPosition: Codable, Sendable, Equatable {
+    public var step: Int
+    public var lossSum: Double
+    public var rows: Double
+    public var skippedSteps: Int
+}
+
+/// Training stopped on request after a whole step, on every rank alike.
+public struct TrainingInterrupted: CollectiveError, CustomStringConvertible {
+    public let epoch: Int, step: Int, steps: Int
+    public var description: String { "stopped after step \(step) of \(steps) of epoch \(epoch + 1)" }
 }
 
 /// Whether every value of `t` is finite: x·0 is 0 for a finite x and NaN for NaN or ±infinity.

@@ -36,7 +36,14 @@ struct Train: ParsableCommand {
         try runOnEveryRank("graft train") { communicator in
             // Every rank reads the recipe; they agree on the outcome, so a bad one is reported once.
             let loaded = try communicator.agree { try Recipe.load(path: recipe, overrides: sets) }
-            try RecipeRun(loaded, communicator: communicator).run(overwrite: overwrite, resume: resume)
+            let run = RecipeRun(loaded, communicator: communicator)
+            StopSignals.install()
+            run.stopRequested = { StopSignals.received.load(ordering: .relaxed) != 0 }
+            do {
+                try run.run(overwrite: overwrite, resume: resume)
+            } catch is TrainingInterrupted {
+                throw ExitCode(StopSignals.exitCode)
+            }
         }
     }
 }
@@ -56,6 +63,8 @@ func runOnEveryRank(_ command: String, _ body: (any Communicator) throws -> Void
     let prefix = communicator.size > 1 && !communicator.isRoot ? "[rank \(communicator.rank)/\(communicator.size)] " : ""
     do {
         try body(communicator)
+    } catch let code as ExitCode {
+        throw code
     } catch is PeerFailure {
         throw ExitCode.failure
     } catch is CollectiveError where !communicator.isRoot {

@@ -23,17 +23,23 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 recipe=$here/digits.yaml
 compare=(python3 "$here/compare_runs.py")
 
-# train N OUTPUT [graft train options…]: the recipe on N ranks (1: a plain process).
-train() {
-    local n=$1 out=$2; shift 2
-    local cmd=("$GRAFT" train "${recipe}" --output "$out" --overwrite "$@")
+# launch N [graft train options…]: `graft train` of the recipe on N ranks (1: a plain process), output to stdout.
+launch() {
+    local n=$1; shift
     if (( n == 1 )); then
-        timeout "$TIMEOUT" "${cmd[@]}" >"$out.log" 2>&1
+        timeout "$TIMEOUT" "$GRAFT" train "$recipe" "$@"
     else
         # shellcheck disable=SC2086
         timeout "$TIMEOUT" "$MPIRUN" --allow-run-as-root --oversubscribe -np "$n" --bind-to none \
-            -x OPENBLAS_NUM_THREADS -x GRAFT_NUM_THREADS -x GRAFT_ASSETS $MPIRUN_FLAGS "${cmd[@]}" >"$out.log" 2>&1
-    fi || { echo "FAIL: $n rank(s) $*: exit $? (log $out.log)"; tail -5 "$out.log"; exit 1; }
+            -x OPENBLAS_NUM_THREADS -x GRAFT_NUM_THREADS -x GRAFT_ASSETS $MPIRUN_FLAGS "$GRAFT" train "$recipe" "$@"
+    fi
+}
+
+# train N OUTPUT [graft train options…]: the recipe on N ranks into a fresh OUTPUT, logged to OUTPUT.log.
+train() {
+    local n=$1 out=$2; shift 2
+    launch "$n" --output "$out" --overwrite "$@" >"$out.log" 2>&1 \
+        || { echo "FAIL: $n rank(s) $*: exit $? (log $out.log)"; tail -5 "$out.log"; exit 1; }
 }
 
 # same NAME RANKS… -- OPTIONS: trains on 1 rank and on each of RANKS, and compares each with the 1-rank run.
@@ -138,6 +144,37 @@ grep -q "written by 2 ranks, now 3" "$WORK/resumed-3.log" || { echo "FAIL: no no
 # Sixteen more epochs of AdamW at batch 4 let rounding differences grow: a looser tolerance than for 2 epochs.
 "${compare[@]}" --rtol 1e-3 --metrics-tol 1e-2 "$WORK/killed-3" "$WORK/straight" || { echo "FAIL: resumed on 3 ranks differs"; exit 1; }
 echo "ok: resumed on 3 ranks: $(grep -m1 resumed "$WORK/resumed-3.log")"
+
+# SIGUSR1 (a scheduler's warning) to mpirun, and SIGTERM to a single process: every rank finishes its step, rank 0
+# saves the position inside the epoch, exit status 75; --resume then ends bit-identical to a run never stopped.
+signalled=(--set training.epochs=30 --set training.batch-size=4 --set optimizer.name=adamw --set training.patience=30
+           --set schedule.name=cosine)
+for n in 2 1; do
+    train "$n" "$WORK/signal-straight-$n" "${signalled[@]}"
+    if (( n == 1 )); then
+        "$GRAFT" train "$recipe" --output "$WORK/signalled-$n" "${signalled[@]}" >"$WORK/signalled-$n.log" 2>&1 &
+        signal=TERM
+    else
+        "$MPIRUN" --quiet --allow-run-as-root -np 2 -x OPENBLAS_NUM_THREADS -x GRAFT_NUM_THREADS -x GRAFT_ASSETS \
+            "$GRAFT" train "$recipe" --output "$WORK/signalled-$n" "${signalled[@]}" >"$WORK/signalled-$n.log" 2>&1 &
+        signal=USR1
+    fi
+    launcher=$!
+    for _ in $(seq 600); do
+        grep -q '"epoch":1' "$WORK/signalled-$n/metrics.jsonl" 2>/dev/null && break
+        sleep 0.05
+    done
+    sleep 0.2  # into the next epoch
+    kill "-$signal" "$launcher"
+    status=0
+    wait "$launcher" || status=$?
+    (( status == 75 )) && grep -q "^stopped after step .*; wrote .*/last, continue with --resume" "$WORK/signalled-$n.log" \
+        || { echo "FAIL: SIG$signal on $n rank(s) gave exit $status"; tail -3 "$WORK/signalled-$n.log"; exit 1; }
+    launch "$n" --resume "$WORK/signalled-$n" "${signalled[@]}" >"$WORK/resumed-$n.log" 2>&1 \
+        || { echo "FAIL: --resume after SIG$signal exited $?"; tail -3 "$WORK/resumed-$n.log"; exit 1; }
+    "${compare[@]}" --exact "$WORK/signalled-$n" "$WORK/signal-straight-$n" || { echo "FAIL: resumed after SIG$signal differs"; exit 1; }
+    echo "ok: SIG$signal on $n rank(s): $(grep ^stopped "$WORK/signalled-$n.log"); $(grep -m1 resumed "$WORK/resumed-$n.log")"
+done
 
 # Resuming with a changed recipe is refused, naming the field.
 if "$GRAFT" train "$recipe" --resume "$WORK/straight" "${long[@]}" --set optimizer.weight-decay=0.5 >"$WORK/changed.log" 2>&1 \
