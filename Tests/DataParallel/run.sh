@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # the bash -c scripts expand their variables in the ranks, hence single quotes
 # Data-parallel `graft train` under real mpirun: N ranks must give what 1 rank gives. Each case trains the recipe
 # Tests/DataParallel/digits.yaml on 1 rank and on N, then compares the final weights (per tensor, relative 1e-5) and
 # every epoch's validation figures with compare_runs.py. Also: a rank that trains other parameters stops the job
@@ -112,7 +113,7 @@ fails bad-recipe "training.bogus: unknown field" "${two[@]}" "$GRAFT" train "$re
 
 # (d) SIGKILL mid-run, then --resume: bit-identical to a run never stopped.
 epochs=20
-long=(--set training.epochs=$epochs --set training.batch-size=4 --set optimizer.name=adamw --set training.patience=8
+long=(--set "training.epochs=$epochs" --set training.batch-size=4 --set optimizer.name=adamw --set training.patience=8
       --set schedule.name=cosine)
 train 2 "$WORK/straight" "${long[@]}"
 setsid "$MPIRUN" --allow-run-as-root -np 2 -x OPENBLAS_NUM_THREADS -x GRAFT_NUM_THREADS -x GRAFT_ASSETS \
@@ -168,8 +169,9 @@ for n in 2 1; do
     kill "-$signal" "$launcher"
     status=0
     wait "$launcher" || status=$?
-    (( status == 75 )) && grep -q "^stopped after step .*; wrote .*/last, continue with --resume" "$WORK/signalled-$n.log" \
-        || { echo "FAIL: SIG$signal on $n rank(s) gave exit $status"; tail -3 "$WORK/signalled-$n.log"; exit 1; }
+    if (( status != 75 )) || ! grep -q "^stopped after step .*; wrote .*/last, continue with --resume" "$WORK/signalled-$n.log"; then
+        echo "FAIL: SIG$signal on $n rank(s) gave exit $status"; tail -3 "$WORK/signalled-$n.log"; exit 1
+    fi
     launch "$n" --resume "$WORK/signalled-$n" "${signalled[@]}" >"$WORK/resumed-$n.log" 2>&1 \
         || { echo "FAIL: --resume after SIG$signal exited $?"; tail -3 "$WORK/resumed-$n.log"; exit 1; }
     "${compare[@]}" --exact "$WORK/signalled-$n" "$WORK/signal-straight-$n" || { echo "FAIL: resumed after SIG$signal differs"; exit 1; }
