@@ -116,10 +116,8 @@ extension RGBImage {
     /// not applied (nor does PIL's `Image.open`). Throws `DataError` naming the file for anything malformed,
     /// including damage libjpeg would only warn about and paper over (a premature end of the data, bad codes).
     public static func decodeJPEG(path: String) throws -> RGBImage {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DataError(file: path, line: nil, problem: "cannot read the file")
-        }
-        let bytes = [UInt8](data)
+        let bytes: [UInt8]
+        do { bytes = try readRegularFile(path) } catch { throw DataError(file: path, line: nil, problem: error.problem) }
         if let problem = jpegStructureProblem(bytes) {
             throw DataError(file: path, line: nil, problem: problem)
         }

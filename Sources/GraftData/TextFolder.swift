@@ -44,7 +44,8 @@ public struct TextDataset: Sendable {
     ///   inside the folder, hidden entries (names starting with "."), and anything nested deeper than one level are
     ///   ignored.
     /// - A class's files are those whose extension (case-insensitive) is in `extensions`, read in byte order of their
-    ///   names.
+    ///   names. Such an entry that is not a regular file (a FIFO, device or socket) is refused, not skipped: reading
+    ///   it could wait forever, and skipping it would quietly train on less data than the folder shows.
     /// - Files are decoded as UTF-8; a file that is not valid UTF-8 is decoded as Windows-1252 and listed in
     ///   `report.nonUTF8Files`.
     /// - With `deduplicate`, a text identical (scalar for scalar) to an earlier one in (class, file) order is dropped
@@ -52,7 +53,7 @@ public struct TextDataset: Sendable {
     ///   also listed in `report.conflictingDuplicates`, since one of the two labels is wrong.
     ///
     /// Throws `DataError` naming the path when the folder is missing or not a folder, has no class sub-folders,
-    /// a class folder has no matching files, or a folder or file cannot be read.
+    /// a class folder has no matching files, or a folder or file cannot be read or is not a regular file.
     public static func folder(_ path: String, deduplicate: Bool = true,
                               extensions: Set<String> = ["txt"]) throws -> (data: TextDataset, report: TextFolderReport) {
         let fm = FileManager.default
@@ -89,10 +90,8 @@ public struct TextDataset: Sendable {
             for name in files {
                 let filePath = join(classPath, name)
                 let bytes: [UInt8]
-                do {
-                    bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: filePath)))
-                } catch {
-                    throw DataError(file: filePath, line: nil, problem: "cannot read the file")
+                do { bytes = try readRegularFile(filePath) } catch {
+                    throw DataError(file: filePath, line: nil, problem: error.problem)
                 }
                 filesRead += 1
                 let text: String

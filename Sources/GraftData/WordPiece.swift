@@ -61,10 +61,10 @@ public struct WordPieceTokenizer: Sendable {
 
     /// Reads a `vocab.txt`: one token per line, the id being the line's index from 0.
     public init(vocabularyFile path: String) throws {
-        guard let bytes = FileManager.default.contents(atPath: path) else {
-            let problem = FileManager.default.fileExists(atPath: path) ? "cannot read the vocabulary file"
-                                                                        : "no such vocabulary file"
-            throw DataError(file: path, line: nil, problem: problem)
+        let bytes: [UInt8]
+        do { bytes = try readRegularFile(path) } catch {
+            let missing = !FileManager.default.fileExists(atPath: path)
+            throw DataError(file: path, line: nil, problem: missing ? "no such vocabulary file" : error.problem)
         }
         var lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         if lines.last?.isEmpty == true { lines.removeLast() }

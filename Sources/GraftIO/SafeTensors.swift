@@ -25,16 +25,15 @@ public final class SafeTensorsFile: @unchecked Sendable {
     private let dataStart: Int
 
     /// Opens and validates `path`; headers longer than `maxHeaderBytes` are refused, as the reference
-    /// implementation does, so a hostile length field cannot make the reader allocate without bound.
+    /// implementation does, so a hostile length field cannot make the reader allocate without bound. A FIFO, device
+    /// or socket is refused before it is opened (`openRegularFile`): mapping one would wait for a writer or fail.
     public init(path: String, maxHeaderBytes: Int = 100_000_000) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SafeTensorsError(.io, path: path, "cannot open: \(errnoMessage())") }
+        let fd: Int32
+        do { (fd, fileSize) = try openRegularFile(path) } catch {
+            throw SafeTensorsError(error.kind == .notRegular ? .notRegularFile : .io, path: path, error.problem)
+        }
         defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { throw SafeTensorsError(.io, path: path, "cannot stat: \(errnoMessage())") }
-        guard status.st_mode & S_IFMT == S_IFREG else { throw SafeTensorsError(.io, path: path, "not a regular file") }
-        fileSize = Int(status.st_size)
         guard fileSize >= 8 else {
             throw SafeTensorsError(.truncated, path: path,
                                    "the file has \(fileSize) bytes, fewer than the 8 of the header length")

@@ -4,6 +4,8 @@ public struct SafeTensorsError: Error, CustomStringConvertible, Sendable {
     public enum Kind: Sendable, Equatable {
         /// A system call failed (open, stat, mmap, write, fsync, rename).
         case io
+        /// The path is a FIFO, device, socket or directory, refused before it is opened.
+        case notRegularFile
         /// The file is shorter than the 8-byte header length.
         case truncated
         /// The header length exceeds the reader's cap.

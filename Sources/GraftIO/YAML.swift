@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import GraftCore
 
 /// A node of a recipe file, with the line it starts on so that a recipe's schema errors can point at it.
 public struct YAMLNode: Sendable, Equatable {
@@ -103,22 +99,10 @@ public enum YAML {
         return try parser.document()
     }
 
-    /// Reads and parses the file at `path`; the file must be UTF-8.
+    /// Reads and parses the file at `path`; the file must be UTF-8 and regular (a FIFO is refused, not waited on).
     public static func load(path: String) throws(YAMLError) -> YAMLNode {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw YAMLError(file: path, line: nil, "cannot open: \(errnoMessage())") }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count == 0 { break }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw YAMLError(file: path, line: nil, "cannot read: \(errnoMessage())")
-            }
-            bytes += chunk[..<count]
-        }
+        let bytes: [UInt8]
+        do { bytes = try readRegularFile(path) } catch { throw YAMLError(file: path, line: nil, error.problem) }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw YAMLError(file: path, line: nil, "not valid UTF-8")
         }

@@ -1,3 +1,5 @@
+import GraftCore
+
 /// Recursive descent over the document's lines; `YAML` describes the subset.
 struct YAMLParser {
     /// Part of a line that can start a node. "- - a: 1" becomes "-" at column 0, "-" at column 2 and "a: 1" at
@@ -84,7 +86,7 @@ struct YAMLParser {
             let next = pieces[position]
             if next.indent == piece.indent, case .scalar(let text, quoted: false) = node.kind,
                try mappingKey(next) != nil {
-                throw failure(piece.line, "expected 'key: value', found '\(text)' without ':'")
+                throw failure(piece.line, "expected 'key: value', found \(quotedExcerpt(text)) without ':'")
             }
             throw failure(next.line, "bad indentation: this line continues or is nested under the value on line "
                           + "\(piece.line); multi-line scalars are not supported")
@@ -104,11 +106,11 @@ struct YAMLParser {
             if piece.isItem { throw failure(piece.line, "expected a mapping key, found a sequence item '-'") }
             guard let (key, valueStart) = try mappingKey(piece) else {
                 let text = Self.string(piece.text)
-                throw failure(piece.line, "expected 'key: value', found '\(text)' without ':'"
+                throw failure(piece.line, "expected 'key: value', found \(quotedExcerpt(text)) without ':'"
                               + (text.contains(":") ? " (':' must be followed by a space)" : ""))
             }
             if let first = firstLine[key] {
-                throw failure(piece.line, "duplicate key '\(key)' (first on line \(first))")
+                throw failure(piece.line, "duplicate key \(quotedExcerpt(key)) (first on line \(first))")
             }
             firstLine[key] = piece.line
             position += 1
@@ -139,7 +141,7 @@ struct YAMLParser {
             if piece.indent > indent { throw badIndentation(piece, expected: indent) }
             guard piece.isItem else {
                 if endsAtKey { break }
-                let found = try mappingKey(piece) != nil ? "a mapping key" : "'\(Self.string(piece.text))'"
+                let found = try mappingKey(piece) != nil ? "a mapping key" : quotedExcerpt(Self.string(piece.text))
                 throw failure(piece.line, "expected a sequence item '- ', found \(found)")
             }
             position += 1
@@ -205,7 +207,7 @@ struct YAMLParser {
         }
         i = Self.skipBlanks(t, i)
         if i < t.count, !(t[i] == "#" && Self.isBlank(t[i - 1])) {
-            throw failure(piece.line, "unexpected text '\(Self.string(t[i...]))' after \(what)")
+            throw failure(piece.line, "unexpected text \(quotedExcerpt(Self.string(t[i...]))) after \(what)")
         }
         return node
     }
@@ -238,13 +240,13 @@ struct YAMLParser {
                 }
                 i = Self.skipBlanks(t, i)
                 guard i < t.count, t[i] == ":" else {
-                    throw failure(line, "expected ':' after key '\(key)' in a flow mapping")
+                    throw failure(line, "expected ':' after key \(quotedExcerpt(key)) in a flow mapping")
                 }
                 i = Self.skipBlanks(t, i + 1)
                 let value = i < t.count && (t[i] == "," || t[i] == "}")
                     ? YAMLNode(line: line, kind: .null) : try flowNode(t, &i, line: line, depth: depth + 1)
                 if entries.contains(where: { $0.key == key }) {
-                    throw failure(line, "duplicate key '\(key)' (first on line \(line))")
+                    throw failure(line, "duplicate key \(quotedExcerpt(key)) (first on line \(line))")
                 }
                 entries.append(YAMLEntry(key: key, line: line, value: value))
             }

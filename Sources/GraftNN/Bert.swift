@@ -16,10 +16,12 @@ public struct BertConfig: Sendable, Equatable {
 
     public init() {}
 
-    /// Reads `config.json`; a missing or mistyped field is an error naming the file and the field.
+    /// Reads `config.json`; a missing or mistyped field is an error naming the file and the field, and a FIFO,
+    /// device or socket is refused before it is opened.
     public init(file path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ConfigError(file: path, problem: "cannot read the file") }
-        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        let bytes: [UInt8]
+        do { bytes = try readRegularFile(path) } catch { throw ConfigError(file: path, problem: error.problem) }
+        guard let json = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] else {
             throw ConfigError(file: path, problem: "not a JSON object")
         }
         func int(_ key: String) throws -> Int {
@@ -32,7 +34,7 @@ public struct BertConfig: Sendable, Equatable {
             return Float(v)
         }
         if let act = json["hidden_act"] as? String, act != "gelu" {
-            throw ConfigError(file: path, problem: "hidden_act '\(act)' is not supported (only the exact 'gelu')")
+            throw ConfigError(file: path, problem: "hidden_act \(quotedExcerpt(act)) is not supported (only the exact 'gelu')")
         }
         vocabularySize = try int("vocab_size")
         hidden = try int("hidden_size")

@@ -37,7 +37,7 @@ public enum OptimizerError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .unknownOptimizer(name):
-            "unknown optimizer '\(name)' (known: \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")))"
+            "unknown optimizer \(quotedExcerpt(name)) (known: \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")))"
         case let .invalidOption(group, option, value, requirement):
             "parameter group '\(group)': \(option) = \(value) is invalid (\(requirement))"
         case let .duplicateParameter(name, first, second):

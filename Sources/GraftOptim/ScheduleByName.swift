@@ -97,8 +97,18 @@ public enum ScheduleKind: String, CaseIterable, Sendable {
     /// The schedule with `options` (kebab-case names of the type's parameters). `totalSteps`, the optimizer steps
     /// of the whole run, is the default for `t-max` and `total-steps`. Every schedule but the warm-up ones and the
     /// plateau also takes `warmup-steps` (and `warmup-start-factor`) to put a linear warm-up in front.
-    /// Throws for unknown options, missing required ones and invalid values, naming the option.
+    /// Throws for unknown options, missing required ones and invalid values, naming the option as the recipe spells
+    /// it (`step-size`, not the parameter `stepSize`) and the schedule as `options.owner`.
     public func make(_ options: NamedOptions, totalSteps: Int) throws -> ScheduleSetting {
+        do { return try build(options, totalSteps: totalSteps) } catch let error as ScheduleError
+            where error.schedule != options.owner {
+            // The types' own checks name their Swift parameters; NamedOptions' errors (owned by `owner`) already
+            // carry the name the user wrote, which must stay as written even when it looks like camelCase.
+            throw error.respelled(owner: options.owner)
+        }
+    }
+
+    private func build(_ options: NamedOptions, totalSteps: Int) throws -> ScheduleSetting {
         var o = options
         let owner = options.owner
         func need<T>(_ value: T?, _ key: String) throws -> T {
@@ -153,4 +163,41 @@ public enum ScheduleKind: String, CaseIterable, Sendable {
         try o.finish()
         return .perStep(result)
     }
+}
+
+extension ScheduleError {
+    /// This error in a recipe's terms: `owner` names the schedule, and camelCase option names, in `option` and in
+    /// `requirement` ("warm-up must not be longer than totalSteps = 30"), are spelt as in a recipe.
+    func respelled(owner: String) -> ScheduleError {
+        var text = "", word = ""
+        func flush() {
+            let camelCase = word.first?.isLowercase == true && word.contains(where: \.isUppercase)
+            text += camelCase ? recipeSpelling(word, schedule: schedule) : word
+            word = ""
+        }
+        for c in requirement {
+            if c.isLetter || c.isNumber { word.append(c) } else { flush(); text.append(c) }
+        }
+        flush()
+        return ScheduleError(owner, recipeSpelling(option, schedule: schedule), value, text)
+    }
+}
+
+/// How a recipe spells a schedule type's parameter: kebab-case (`stepSize` → `step-size`, `maxLR` → `max-lr`), except
+/// the warm-up put in front of a schedule, whose options carry a `warmup-` prefix, and the plateau's floor, which a
+/// recipe gives as a factor of the base rate (`min-factor`), the plateau running as a multiplier starting at 1.
+func recipeSpelling(_ parameter: String, schedule: String) -> String {
+    switch (schedule, parameter) {
+    case ("warmup", "steps"): return "warmup-steps"
+    case ("warmup", "startFactor"): return "warmup-start-factor"
+    case ("reduceOnPlateau", "minLR"): return "min-factor"
+    default: break
+    }
+    var spelled = "", previous: Character?
+    for c in parameter {
+        if c.isUppercase, let p = previous, p.isLowercase || p.isNumber { spelled += "-" }
+        spelled += c.lowercased()
+        previous = c
+    }
+    return spelled
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GraftCore
 
 /// A learning-rate schedule as a value: the rate after `step` scheduler steps, given the group's base rate.
 ///
@@ -27,8 +28,9 @@ public struct ScheduleError: Error, CustomStringConvertible, Equatable {
         self.requirement = requirement
     }
 
+    /// The option and value are cut to `excerptLimit` characters: from a recipe, either may be the user's text.
     public var description: String {
-        "\(schedule): invalid option \(option) = \(value) (\(requirement))"
+        "\(schedule): invalid option \(excerpt(option)) = \(excerpt(value)) (\(requirement))"
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GraftCore
 import GraftDistributed
 import GraftIO
 import GraftNN
@@ -118,7 +119,7 @@ public struct Recipe {
             data.scale = Float(try d.double("scale") ?? 1)
             data.image = try d.ints("image")
             if let image = data.image, image.count != 3 || image.contains(where: { $0 <= 0 }) {
-                throw d.error("image", "must be [channels, height, width] of positive sizes, got \(image)")
+                throw d.error("image", "must be [channels, height, width] of positive sizes, got \(excerpt("\(image)"))")
             }
         }
         try d.finish()
@@ -136,7 +137,7 @@ public struct Recipe {
             model.pooling = BertPooling(rawValue: try m.choice("pooling", BertPooling.allCases.map(\.rawValue)) ?? "cls")!
         case .mlp:
             model.hidden = try m.ints("hidden") ?? [256]
-            if model.hidden.contains(where: { $0 <= 0 }) { throw m.error("hidden", "widths must be positive, got \(model.hidden)") }
+            if model.hidden.contains(where: { $0 <= 0 }) { throw m.error("hidden", "widths must be positive, got \(excerpt("\(model.hidden)"))") }
         case .resnet18, .resnet34, .resnet50:
             model.smallImageStem = try m.bool("small-image-stem") ?? false
         case .smallCNN, .efficientnetLite0: break
@@ -207,9 +208,10 @@ public struct Recipe {
             if kind == .plateau && !sc.has("mode") {
                 options = options.adding("mode", training.monitor == "loss" ? "min" : "max")
             }
-            // Options are checked now, against a long run; the real step count is known once the data is.
-            do { _ = try kind.make(options, totalSteps: 1 << 20) } catch {
-                throw RecipeError(file: file, line: sc.line, field: "schedule", "\(error)")
+            // Options are checked now, against a long run; the real step count is known once the data is. The
+            // message names the schedule and the option itself ("schedule step: invalid option step-size = …").
+            do { _ = try kind.make(options, totalSteps: 1 << 20) } catch let error as ScheduleError {
+                throw RecipeError(file: file, line: sc.line(of: error.option), field: "", "\(error)")
             }
             schedule = (kind, options)
             try sc.finish()

@@ -30,7 +30,11 @@ public struct RecipeData {
             var notes = [report.summary]
             if !report.nonUTF8Files.isEmpty { notes.append("decoded as Windows-1252: \(report.nonUTF8Files.joined(separator: ", "))") }
             let data = spec.limitPerClass.map { all.subset(limited(all.labels, $0, seed: seed)) } ?? all
+            let describe = { (c: Int) in "class \(quotedExcerpt(data.classNames[c]))" }
+            try checkClasses(data.labels, classCount: data.classNames.count, spec: spec, describe: describe)
             let (train, parts) = data.stratifiedSplit(heldOut: [spec.test, spec.validation], seed: seed)
+            try checkTrainingRows(train.labels, all: data.labels, classCount: data.classNames.count, spec: spec,
+                                  describe: describe)
             func rows(_ d: TextDataset) -> LabelledRows? {
                 guard d.count > 0 else { return nil }
                 let batch = tokenizer.encodeBatch(d.texts, maxLength: spec.maxTokens, padding: .longest)
@@ -47,7 +51,11 @@ public struct RecipeData {
                                 problem: "rows have \(all.featureCount) features, which is not an image of \(shape)")
             }
             let data = spec.limitPerClass.map { all.subset(limited(all.labels, $0, seed: seed)) } ?? all
+            let describe = { (c: Int) in "class \(c)" }
+            try checkClasses(data.labels, classCount: data.classCount, spec: spec, describe: describe)
             let (train, parts) = data.stratifiedSplit(heldOut: [spec.test, spec.validation], seed: seed)
+            try checkTrainingRows(train.labels, all: data.labels, classCount: data.classCount, spec: spec,
+                                  describe: describe)
             func rows(_ d: LabelledData) -> LabelledRows? {
                 guard d.count > 0 else { return nil }
                 return LabelledRows(inputs: Tensor(d.features, shape: [d.count] + shape), labels: d.labels)
@@ -57,6 +65,44 @@ public struct RecipeData {
                               classNames: (0..<data.classCount).map(String.init), inputShape: shape, notes: [])
         }
     }
+}
+
+/// Refuses data a classifier cannot learn from, which would otherwise "train" to a meaningless perfect score: fewer
+/// than two classes, or a class with no rows (a CSV's labels 0, 1, 3 make four outputs, one never a target).
+private func checkClasses(_ labels: [Int], classCount: Int, spec: Recipe.DataSpec,
+                          describe: (Int) -> String) throws {
+    let counts = rowsPerClass(labels, classCount)
+    let present = counts.indices.filter { counts[$0] > 0 }
+    guard present.count >= 2 else {
+        let rows = labels.count == 1 ? "the one row is" : "all \(labels.count) rows are"
+        let found = present.first.map { "\(rows) of \(describe($0))" } ?? "no rows"
+        throw DataError(file: spec.path, line: nil, problem: "\(found); a classifier needs at least 2 classes")
+    }
+    if let empty = counts.firstIndex(of: 0) {
+        let why = spec.format == .csv ? " (labels are class ids 0..<\(classCount), so every id up to the largest "
+            + "label needs rows)" : " (every text was a duplicate of one in another class)"
+        throw DataError(file: spec.path, line: nil, problem: "\(describe(empty)) has no rows\(why)")
+    }
+}
+
+/// Refuses a split that leaves a class without training rows (a class of one row with test and validation large
+/// enough to take it): the model would be asked to predict a class it never saw.
+private func checkTrainingRows(_ trainLabels: [Int], all labels: [Int], classCount: Int, spec: Recipe.DataSpec,
+                               describe: (Int) -> String) throws {
+    let counts = rowsPerClass(trainLabels, classCount)
+    if let empty = counts.firstIndex(of: 0) {
+        let total = rowsPerClass(labels, classCount)[empty]
+        let its = total == 1 ? "its only row" : "all its \(total) rows"
+        throw DataError(file: spec.path, line: nil, problem: "\(describe(empty)) has no training rows: data.test "
+                        + "\(spec.test) and data.validation \(spec.validation) hold out \(its); add rows or lower "
+                        + "those fractions")
+    }
+}
+
+private func rowsPerClass(_ labels: [Int], _ classCount: Int) -> [Int] {
+    var counts = [Int](repeating: 0, count: classCount)
+    for label in labels { counts[label] += 1 }
+    return counts
 }
 
 /// At most `limit` rows of each class, chosen by a seeded shuffle, in row order.

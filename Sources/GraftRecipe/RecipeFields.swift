@@ -1,4 +1,5 @@
 import Foundation
+import GraftCore
 import GraftIO
 import GraftOptim
 
@@ -15,8 +16,9 @@ public struct RecipeError: Error, CustomStringConvertible {
         (self.file, self.line, self.field, self.problem) = (file, line == 0 ? nil : line, field, problem)
     }
 
+    /// The field is cut like a value (`excerpt`): an unknown key is the user's text and may be any length.
     public var description: String {
-        "\(file)\(line.map { ":\($0)" } ?? ""): \(field.isEmpty ? "" : "\(field): ")\(problem)"
+        "\(file)\(line.map { ":\($0)" } ?? ""): \(field.isEmpty ? "" : "\(excerpt(field)): ")\(problem)"
     }
 }
 
@@ -43,10 +45,13 @@ struct Fields {
     func field(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     func error(_ key: String, _ problem: String) -> RecipeError {
-        RecipeError(file: file, line: entries.first { $0.key == key }?.line ?? line, field: field(key), problem)
+        RecipeError(file: file, line: line(of: key), field: field(key), problem)
     }
 
     func has(_ key: String) -> Bool { entries.contains { $0.key == key && !$0.value.isNull } }
+
+    /// The line of `key`, or of this mapping when the key is absent.
+    func line(of key: String) -> Int? { entries.first { $0.key == key }?.line ?? line }
 
     /// The node of `key` (nil when absent or null), marking it read.
     mutating func node(_ key: String) -> YAMLNode? {
@@ -67,20 +72,20 @@ struct Fields {
     /// One of `choices`; anything else is an error listing them.
     mutating func choice(_ key: String, _ choices: [String], default value: String? = nil) throws -> String? {
         guard let s = try string(key) else { return value }
-        guard choices.contains(s) else { throw error(key, "'\(s)' is not one of: \(choices.joined(separator: ", "))") }
+        guard choices.contains(s) else { throw error(key, "\(quotedExcerpt(s)) is not one of: \(choices.joined(separator: ", "))") }
         return s
     }
 
     mutating func int(_ key: String, min: Int? = nil) throws -> Int? {
         guard let s = try string(key) else { return nil }
-        guard let v = Int(s) else { throw error(key, "'\(s)' is not an integer") }
+        guard let v = Int(s) else { throw error(key, "\(quotedExcerpt(s)) is not an integer") }
         if let min, v < min { throw error(key, "must be ≥ \(min), got \(v)") }
         return v
     }
 
     mutating func double(_ key: String) throws -> Double? {
         guard let s = try string(key) else { return nil }
-        guard let v = Double(s), v.isFinite else { throw error(key, "'\(s)' is not a finite number") }
+        guard let v = Double(s), v.isFinite else { throw error(key, "\(quotedExcerpt(s)) is not a finite number") }
         return v
     }
 
@@ -102,14 +107,14 @@ struct Fields {
         switch s.lowercased() {
         case "true", "yes", "on": return true
         case "false", "no", "off": return false
-        default: throw error(key, "'\(s)' is not true or false")
+        default: throw error(key, "\(quotedExcerpt(s)) is not true or false")
         }
     }
 
     mutating func ints(_ key: String) throws -> [Int]? {
         guard let n = node(key) else { return nil }
         return try texts(n, key).map { s in
-            guard let v = Int(s) else { throw error(key, "'\(s)' is not an integer") }
+            guard let v = Int(s) else { throw error(key, "\(quotedExcerpt(s)) is not an integer") }
             return v
         }
     }
@@ -121,7 +126,7 @@ struct Fields {
             read.append(entry.key)
             pairs.append((entry.key, try texts(entry.value, entry.key)))
         }
-        return NamedOptions(path, pairs)
+        return NamedOptions(owner, pairs)
     }
 
     /// A value or a list of values, as text.
@@ -149,7 +154,7 @@ struct Fields {
         var out = "", rest = Substring(s)
         while let start = rest.range(of: "${") {
             out += rest[..<start.lowerBound]
-            guard let end = rest[start.upperBound...].firstIndex(of: "}") else { throw error(key, "unclosed ${ in '\(s)'") }
+            guard let end = rest[start.upperBound...].firstIndex(of: "}") else { throw error(key, "unclosed ${ in \(quotedExcerpt(s))") }
             let body = rest[start.upperBound..<end]
             let (name, fallback) = body.range(of: ":-").map { (String(body[..<$0.lowerBound]), String(body[$0.upperBound...])) }
                 ?? (String(body), nil)
@@ -158,7 +163,7 @@ struct Fields {
             } else if let fallback {
                 out += fallback
             } else {
-                throw error(key, "environment variable \(name) is not set (in '\(s)')")
+                throw error(key, "environment variable \(excerpt(name)) is not set (in \(quotedExcerpt(s)))")
             }
             rest = rest[rest.index(after: end)...]
         }
@@ -170,15 +175,15 @@ struct Fields {
 /// The value is read as YAML, so `[1, 2]` is a list.
 func override(_ root: YAMLNode, _ assignment: String, file: String) throws -> YAMLNode {
     guard let eq = assignment.firstIndex(of: "="), eq != assignment.startIndex else {
-        throw RecipeError(file: file, line: nil, field: "", "override '\(assignment)' is not of the form field.path=value")
+        throw RecipeError(file: file, line: nil, field: "", "override \(quotedExcerpt(assignment)) is not of the form field.path=value")
     }
     let keys = assignment[..<eq].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
     guard !keys.contains(where: \.isEmpty) else {
-        throw RecipeError(file: file, line: nil, field: "", "override '\(assignment)' has an empty field name")
+        throw RecipeError(file: file, line: nil, field: "", "override \(quotedExcerpt(assignment)) has an empty field name")
     }
     let valueText = String(assignment[assignment.index(after: eq)...])
     let parsed: YAMLNode
-    do { parsed = try YAML.parse("v: \(valueText)", file: "override \(assignment)")["v"] ?? YAMLNode(line: 0, kind: .null) } catch {
+    do { parsed = unplaced(try YAML.parse("v: \(valueText)", file: "override \(excerpt(assignment))")["v"] ?? YAMLNode(line: 0, kind: .null)) } catch {
         throw RecipeError(file: file, line: nil, field: keys.joined(separator: "."), "override value: \(error.message)")
     }
     func replace(_ node: YAMLNode, _ keys: ArraySlice<String>) throws -> YAMLNode {
@@ -196,4 +201,15 @@ func override(_ root: YAMLNode, _ assignment: String, file: String) throws -> YA
         return YAMLNode(line: node.line, kind: .mapping(entries))
     }
     return try replace(root, keys[...])
+}
+
+/// `node` with every line 0, "no line": parsed from `v: value`, an override's nodes would otherwise claim line 1 of
+/// the recipe, and errors about them would point there.
+private func unplaced(_ node: YAMLNode) -> YAMLNode {
+    switch node.kind {
+    case .sequence(let items): YAMLNode(line: 0, kind: .sequence(items.map(unplaced)))
+    case .mapping(let entries):
+        YAMLNode(line: 0, kind: .mapping(entries.map { YAMLEntry(key: $0.key, line: 0, value: unplaced($0.value)) }))
+    case .null, .scalar: YAMLNode(line: 0, kind: node.kind)
+    }
 }

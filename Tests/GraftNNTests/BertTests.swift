@@ -107,4 +107,19 @@ func expectClose(_ a: [Float], _ b: [Float], rtol: Float, atol: Float = 1e-5, so
         #expect { try BertConfig(file: path) } throws: { "\($0)".contains(path) && "\($0)".contains("hidden_size") }
         #expect { try BertConfig(file: dir.appendingPathComponent("none.json").path) } throws: { "\($0)".contains("none.json") }
     }
+
+    /// A FIFO as config.json is refused before it is opened; opening it would wait for a writer. Should that
+    /// regress, a writer comes after 5 s, so the test fails instead of hanging.
+    @Test func aFIFOConfigIsRefused() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-bert-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fifo = dir + "/config.json"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 5) {
+            let fd = open(fifo, O_WRONLY | O_NONBLOCK)
+            if fd >= 0 { close(fd) }
+        }
+        #expect { try BertConfig(file: fifo) } throws: { "\($0)" == "\(fifo): not a regular file (a FIFO)" }
+    }
 }

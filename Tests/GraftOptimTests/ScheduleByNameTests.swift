@@ -60,10 +60,53 @@ private func perStep(_ name: String, _ pairs: [(String, [String])], total: Int =
         #expect(message("step", []).contains("step-size") && message("step", []).contains("required"))
         #expect(message("step", [("step-size", ["ten"])]).contains("integer"))
         #expect(message("step", [("step-size", ["1", "2"])]).contains("one value"))
-        #expect(message("step", [("step-size", ["0"])]).contains("stepSize"))
+        #expect(message("step", [("step-size", ["0"])]) == "schedule step: invalid option step-size = 0 (must be > 0)")
         #expect(message("multi-step", [("milestones", ["3", "x"])]).contains("list of integers"))
         #expect(message("one-cycle", [("max-lr", ["0.1"]), ("three-phase", ["maybe"])]).contains("true or false"))
         #expect(message("exponential", [("gamma", ["nan"])]).contains("finite"))
         #expect(message("plateau", [("mode", ["up"])]).contains("min or max"))
+    }
+
+    /// The types' checks name their Swift parameters (`stepSize`); reached by name, as from a recipe, the message
+    /// uses the names the user wrote (`step-size`), in the option and in the requirement alike.
+    @Test func messagesUseTheRecipesNames() throws {
+        func message(_ name: String, _ pairs: [(String, [String])], total: Int = 10) -> String {
+            do { _ = try ScheduleKind(named: name).make(options("schedule \(name)", pairs), totalSteps: total); return "" } catch {
+                return "\(error)"
+            }
+        }
+        #expect(message("cosine", [("t-max", ["0"])]) == "schedule cosine: invalid option t-max = 0 (must be > 0)")
+        #expect(message("cosine", [("eta-min", ["-1"])]) == "schedule cosine: invalid option eta-min = -1.0 (must be ≥ 0)")
+        #expect(message("cosine-restarts", [("t0", ["2"]), ("t-mult", ["0"])])
+                == "schedule cosine-restarts: invalid option t-mult = 0 (must be an integer ≥ 1)")
+        #expect(message("cyclic", [("base-lr", ["0.1"]), ("max-lr", ["0.2"]), ("step-size-up", ["0"])])
+                == "schedule cyclic: invalid option step-size-up = 0 (must be > 0)")
+        #expect(message("one-cycle", [("max-lr", ["0.1"]), ("pct-start", ["0.01"]), ("three-phase", ["true"])])
+                == "schedule one-cycle: invalid option pct-start = 0.01 (leaves an empty phase with total-steps = 10, three-phase)")
+        #expect(message("linear-warmup", [("warmup-steps", ["20"])])
+                == "schedule linear-warmup: invalid option warmup-steps = 20 (warm-up must not be longer than total-steps = 10)")
+        #expect(message("slanted-triangular", [("cut-frac", ["0.05"])])
+                == "schedule slanted-triangular: invalid option cut-frac = 0.05 (cut = ⌊total-steps · cut-frac⌋ must be ≥ 1 with total-steps = 10)")
+        #expect(message("cosine", [("warmup-steps", ["-1"])]) == "schedule cosine: invalid option warmup-steps = -1 (must be ≥ 0)")
+        #expect(message("cosine", [("warmup-steps", ["2"]), ("warmup-start-factor", ["2"])])
+                == "schedule cosine: invalid option warmup-start-factor = 2.0 (must be in [0, 1])")
+        #expect(message("plateau", [("min-factor", ["-1"])]) == "schedule plateau: invalid option min-factor = -1.0 (must be ≥ 0)")
+        #expect(message("plateau", [("threshold-mode", ["up"])])
+                == "schedule plateau: invalid option threshold-mode = up (must be rel or abs)")
+        #expect(message("one-cycle", [("max-lr", ["0.1"]), ("anneal", ["cubic"])])
+                == "schedule one-cycle: invalid option anneal = cubic (must be cos or linear)")
+        // What the user wrote stays as written, even when it looks like a parameter.
+        #expect(message("step", [("step-size", ["3"]), ("stepSize", ["3"])]).hasPrefix("schedule step: invalid option stepSize = 3 (unknown option"))
+        // Outside recipes the types keep their Swift names.
+        #expect(throws: ScheduleError("step", "stepSize", 0, "must be > 0")) { try StepDecay(stepSize: 0) }
+    }
+
+    @Test func aHugeValueIsQuotedInPart() throws {
+        let huge = String(repeating: "9", count: 1_000_000)
+        let text: String
+        do { _ = try ScheduleKind(named: "step").make(options("schedule step", [("step-size", [huge])]), totalSteps: 10); text = "" } catch {
+            text = "\(error)"
+        }
+        #expect(text == "schedule step: invalid option step-size = \(String(repeating: "9", count: 80))… (1000000 characters) (must be an integer)")
     }
 }
