@@ -267,7 +267,7 @@ public final class RecipeRun {
     /// Cuts `metrics.jsonl` back to the epochs before `epoch`: those after it are trained again.
     private func keepMetrics(in directory: String, before epoch: Int) throws {
         let path = "\(directory)/metrics.jsonl"
-        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        let text = (try? readRegularFile(path)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         let kept = text.split(separator: "\n").filter { line in
             guard let m = try? JSONDecoder().decode(EpochMetrics.self, from: Data(line.utf8)) else { return false }
             return m.epoch < epoch
@@ -292,7 +292,7 @@ public final class RecipeRun {
             try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
             try? fm.removeItem(atPath: "\(output)/metrics.jsonl")
             try? fm.removeItem(atPath: "\(output)/results.json")
-            let text = try String(contentsOfFile: recipe.file, encoding: .utf8)
+            let text = String(decoding: try readRegularFile(recipe.file), as: UTF8.self)
             try AtomicDirectory.writeFile(text, named: "recipe.yaml", in: output)
         } catch let error as SafeTensorsError {
             throw error

@@ -116,10 +116,11 @@ public enum Checkpoint {
     /// Reads `directory/state.json`.
     public static func loadState(from directory: String) throws -> CheckpointState {
         let path = "\(directory)/state.json"
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CheckpointError(path: path, "cannot read (is this a checkpoint directory?)")
+        let bytes: [UInt8]
+        do { bytes = try readRegularFile(path) } catch {
+            throw CheckpointError(path: path, "cannot read (is this a checkpoint directory?): \(error.problem)")
         }
-        do { return try JSONDecoder().decode(CheckpointState.self, from: data) } catch let DecodingError.keyNotFound(key, context) {
+        do { return try JSONDecoder().decode(CheckpointState.self, from: Data(bytes)) } catch let DecodingError.keyNotFound(key, context) {
             throw CheckpointError(path: path, "field '\((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))' is missing")
         } catch {
             throw CheckpointError(path: path, "not a Graft checkpoint state: \(error)")
