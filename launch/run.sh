@@ -67,8 +67,7 @@ threads=$((CPUS / GRAFT_RANKS > 1 ? CPUS / GRAFT_RANKS : 1))
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$threads}
 export GRAFT_NUM_THREADS=${GRAFT_NUM_THREADS:-$threads}
 
-# --quiet: graft reports a failure in one line; mpirun's own banner about the non-zero exit would repeat it.
-flags=(--quiet --allow-run-as-root -np "$GRAFT_RANKS")
+flags=(--allow-run-as-root -np "$GRAFT_RANKS")
 if ((GRAFT_RANKS > CORES)); then
     # More ranks than cores: mpirun refuses unless told to oversubscribe, and binding would pile ranks on a core.
     flags+=(--oversubscribe --bind-to none)

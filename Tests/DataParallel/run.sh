@@ -111,6 +111,25 @@ fails unwritable-checkpoint "unwritable/last: exists and is not a directory" \
 # A bad recipe field: every rank finds it, rank 0 reports it.
 fails bad-recipe "training.bogus: unknown field" "${two[@]}" "$GRAFT" train "$recipe" --output "$WORK/bad" --set training.bogus=1
 
+# A rank killed outright (kill -9 of rank 2 of 3): mpirun ends the whole job within seconds, naming the rank, and no
+# process is left behind.
+launch 3 --output "$WORK/dead-rank" --overwrite --set training.epochs=200 >"$WORK/dead-rank.log" 2>&1 &
+launcher=$!
+for _ in $(seq 600); do
+    grep -q '"epoch":0' "$WORK/dead-rank/metrics.jsonl" 2>/dev/null && break
+    sleep 0.05
+done
+start=$SECONDS
+pkill -9 -f -n -- "--output $WORK/dead-rank" || { echo "FAIL: no rank to kill"; exit 1; }
+status=0
+wait "$launcher" || status=$?
+sleep 1
+if (( status == 0 || status == 124 )) || ! grep -q "process rank [0-9] .* exited on signal 9" "$WORK/dead-rank.log" \
+    || pgrep -f -- "--output $WORK/dead-rank" >/dev/null; then
+    echo "FAIL: a killed rank gave exit $status"; tail -5 "$WORK/dead-rank.log"; pgrep -af -- "--output $WORK/dead-rank"; exit 1
+fi
+echo "ok: a rank killed with SIGKILL ends the job in $((SECONDS - start)) s: $(grep -o "process rank [0-9] .* exited on signal 9" "$WORK/dead-rank.log")"
+
 # (d) SIGKILL mid-run, then --resume: bit-identical to a run never stopped.
 epochs=20
 long=(--set "training.epochs=$epochs" --set training.batch-size=4 --set optimizer.name=adamw --set training.patience=8
