@@ -63,6 +63,15 @@ check "train stops at a non-finite gradient" 1 "non-finite gradient of layers.0.
 check "train skips non-finite steps when asked" 0 "steps skipped: non-finite gradient" -- \
     "$BIN" train recipes/mnist-mlp.yaml --set training.epochs=1 --set strategy.lr=1e30 \
     --set training.on-non-finite=skip-step --output "$runs/skipped"
+check "train keeps the earlier run when an overwriting run fails" 0 "" -- bash -c "
+    cp '$runs/mnist/best/model.safetensors' '$WORK/best-before' &&
+    ! '$BIN' train recipes/mnist-mlp.yaml --set training.epochs=1 --set strategy.lr=1e30 --output '$runs/mnist' --overwrite &&
+    cmp '$WORK/best-before' '$runs/mnist/best/model.safetensors' && test -s '$runs/mnist/results.json'"
+check "train starts over where a run failed before its first checkpoint" 0 "wrote $runs/diverged/best" -- \
+    "$BIN" train recipes/mnist-mlp.yaml --set training.epochs=1 --output "$runs/diverged"
+check "train refuses an empty --output" 64 "--output is empty" -- "$BIN" train recipes/mnist-mlp.yaml --output ""
+check "train says when nothing is saved" 0 "output: none, so nothing is saved" -- \
+    "$BIN" train recipes/mnist-mlp.yaml --set training.epochs=1 --set "output=~"
 check "train resumes a run where it is" 64 "--resume continues a run where it is" -- \
     "$BIN" train recipes/mnist-mlp.yaml --resume "$runs/mnist" --output "$runs/elsewhere"
 check "train refuses to resume a finished run" 1 "holds a finished run (results.json); nothing to resume" -- \

@@ -98,6 +98,7 @@ public struct Recipe {
         try top.checkKnown(["seed", "data", "model", "strategy", "optimizer", "schedule", "training", "output"])
         seed = UInt64(try top.int("seed", min: 0) ?? 0)
         output = try top.string("output")
+        if output?.isEmpty == true { throw top.error("output", "is empty; name a directory, or leave output out to save nothing") }
 
         var d = try top.section("data")
         guard let formatName = try d.choice("format", DataFormat.allCases.map(\.rawValue)) else {

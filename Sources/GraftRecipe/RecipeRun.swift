@@ -55,6 +55,8 @@ public final class RecipeRun {
         trainer.stopRequested = stopRequested
         let t = recipe.training
         let headGroup = tuner.blockNames.count - 1
+        // A resumed run continues its own directory; a new one takes over `output` at its first checkpoint.
+        var started = resume != nil
         var epochStart = Date()
         trainer.onEpochStart.append { _ in epochStart = Date() }
         trainer.onEpochEnd.append { [unowned self] report in
@@ -65,6 +67,7 @@ public final class RecipeRun {
                        report.learningRates[headGroup], seconds, report.improved ? "  *" : "")
                 + (report.skippedSteps > 0 ? "  (\(report.skippedSteps) steps skipped: non-finite gradient)" : ""))
             guard let output, communicator.isRoot else { return .proceed }
+            if !started { try startOutput(output); started = true }
             var metrics = EpochMetrics(report)
             metrics.seconds = seconds
             try appendLine(try jsonText(metrics, pretty: false), to: "\(output)/metrics.jsonl")
@@ -85,6 +88,7 @@ public final class RecipeRun {
                 // Every rank stopped after the same step; rank 0 keeps the position for --resume.
                 try communicator.agree {
                     guard let output, communicator.isRoot else { return }
+                    if !started { try startOutput(output) }
                     let state = CheckpointState(trainer: trainer, strategyEpoch: tuner.strategyEpoch,
                                                 recipe: recipe.fields.map { "\($0.path)=\($0.value)" }, report: nil)
                     try Checkpoint.save(trainer, state: state, to: "\(output)/last")
@@ -239,9 +243,11 @@ public final class RecipeRun {
                 + (saved.ranks == ranks ? "" : "; written by \(saved.ranks) rank\(saved.ranks == 1 ? "" : "s"), now \(ranks): "
                     + "batches split differently, so results match an uninterrupted run within float tolerance, not bit for bit"))
         } else if let output, communicator.isRoot {
-            // Only now that data and weights have loaded is an earlier run in `output` replaced.
+            // Only now that data and weights have loaded is `output` made; an earlier run in it goes at the first
+            // checkpoint.
             try prepareOutput(output)
         }
+        if output == nil { say("output: none, so nothing is saved (set output: in the recipe, or pass --output)") }
         return Setup(data: data, tuner: tuner, strategy: strategy, reason: reason, batches: batches)
     }
 
@@ -277,7 +283,9 @@ public final class RecipeRun {
 
     /// Refuses to mix a new run into an earlier one unless asked to.
     private func checkOutput(_ output: String, overwrite: Bool) throws {
-        let existing = (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []
+        // What a run that failed before its first checkpoint leaves (the recipe copy, an empty log) is not a run.
+        let existing = ((try? FileManager.default.contentsOfDirectory(atPath: output)) ?? [])
+            .filter { !["recipe.yaml", "metrics.jsonl"].contains($0) }
         if !existing.isEmpty && !overwrite {
             throw RecipeError(file: recipe.file, line: nil, field: "output",
                               "\(output) already holds a run (\(existing.sorted().joined(separator: ", "))); "
@@ -285,20 +293,22 @@ public final class RecipeRun {
         }
     }
 
-    /// Creates `output` with a copy of the recipe and an empty metrics log, and removes an earlier run's results.
+    /// Creates `output`; an earlier run in it stays as it is until this run's first checkpoint (`startOutput`).
     private func prepareOutput(_ output: String) throws {
-        let fm = FileManager.default
         do {
-            try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
-            try? fm.removeItem(atPath: "\(output)/metrics.jsonl")
-            try? fm.removeItem(atPath: "\(output)/results.json")
-            let text = String(decoding: try readRegularFile(recipe.file), as: UTF8.self)
-            try AtomicDirectory.writeFile(text, named: "recipe.yaml", in: output)
-        } catch let error as SafeTensorsError {
-            throw error
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         } catch {
-            throw RecipeError(file: recipe.file, line: nil, field: "output", "cannot prepare \(output): \(error.localizedDescription)")
+            throw RecipeError(file: recipe.file, line: nil, field: "output", "cannot create \(output): \(error.localizedDescription)")
         }
+    }
+
+    /// Just before a new run's first checkpoint: the recipe copy and an empty metrics log replace the earlier run's,
+    /// whose results go (its `best/` is replaced by this first checkpoint, the first epoch being the best so far).
+    private func startOutput(_ output: String) throws {
+        let text = String(decoding: try readRegularFile(recipe.file), as: UTF8.self)
+        try AtomicDirectory.writeFile(text, named: "recipe.yaml", in: output)
+        try AtomicDirectory.writeFile("", named: "metrics.jsonl", in: output)
+        try? FileManager.default.removeItem(atPath: "\(output)/results.json")
     }
 
     private func writeResults(_ r: RunResult, classNames: [String], seconds: Double, to output: String) throws {

@@ -25,6 +25,7 @@ struct Train: ParsableCommand {
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be ≥ 1, got \(threads)") }
+        if output?.isEmpty == true { throw ValidationError("--output is empty; name a directory") }
         if resume != nil && (output != nil || overwrite) {
             throw ValidationError("--resume continues a run where it is; it takes neither --output nor --overwrite")
         }
