@@ -65,6 +65,8 @@ public struct Recipe {
         /// backward) instead of each rank's rows.
         public var syncBatchNorm: Bool
         public var onNonFinite: NonFinitePolicy
+        /// Seconds a step may take on several ranks before the job is ended as stuck.
+        public var stepTimeout: Double
     }
 
     public var file: String
@@ -159,7 +161,9 @@ public struct Recipe {
             bucketBytes: (try t.int("bucket-kib", min: 1) ?? GradientReducer.defaultBucketBytes / 1024) * 1024,
             syncBatchNorm: try t.bool("sync-batch-norm") ?? false,
             onNonFinite: NonFinitePolicy(rawValue: try t.choice("on-non-finite", NonFinitePolicy.allCases.map(\.rawValue),
-                                                                default: "stop")!)!)
+                                                                default: "stop")!)!,
+            stepTimeout: try t.double("step-timeout") ?? 1800)
+        if !(training.stepTimeout > 0) { throw t.error("step-timeout", "must be > 0 seconds, got \(training.stepTimeout)") }
         if let clip = training.clipGradientNorm, !(clip > 0) { throw t.error("clip-grad-norm", "must be > 0, got \(clip)") }
         if training.minDelta < 0 { throw t.error("min-delta", "must be ≥ 0, got \(training.minDelta)") }
         try t.finish()

@@ -206,6 +206,7 @@ public final class RecipeRun {
         configuration.checkReplicasEvery = t.checkReplicasEvery
         configuration.bucketBytes = t.bucketBytes
         configuration.onNonFinite = t.onNonFinite
+        configuration.stepTimeout = t.stepTimeout
         let stepsPerEpoch = batches(data.train, true).batchCount
         let steps = t.epochs * ((stepsPerEpoch + t.accumulationSteps - 1) / t.accumulationSteps)
         var plateau: ReduceOnPlateau?

@@ -121,6 +121,9 @@ public final class Trainer {
         public var trainFrozenBatchNorm = false
         /// Compare a checksum of every parameter and buffer across ranks every this many steps (and at the start).
         public var checkReplicasEvery: Int?
+        /// With several ranks, end the job when a step (or an evaluation batch) takes longer than this many seconds:
+        /// a rank that died or hangs would otherwise leave the others waiting in a collective.
+        public var stepTimeout: Double?
         /// What a step with a NaN or infinite gradient does.
         public var onNonFinite = NonFinitePolicy.stop
         /// Bytes per all-reduce bucket of gradients (read when the trainer is made).
@@ -169,6 +172,7 @@ public final class Trainer {
     private let reducer: GradientReducer
     private var replicasSynchronised = false
     private var skippedSteps = 0
+    private var watchdog: Watchdog?
 
     public init(model: Module, forward: ((Tensor) -> Tensor)? = nil, optimizer: any Optimizer,
                 configuration: Configuration, communicator: any Communicator = LocalCommunicator()) {
@@ -194,6 +198,10 @@ public final class Trainer {
                     "Trainer: reduce-on-plateau mode \(plateau.mode) disagrees with the monitored value's direction")
         }
         try synchroniseReplicas()
+        let watchdog = communicator.size > 1 ? configuration.stepTimeout.map { Watchdog(timeout: $0, communicator: communicator) } : nil
+        self.watchdog = watchdog
+        watchdog?.start()
+        defer { watchdog?.stop(); self.watchdog = nil }
         defer { pendingStopping = nil }
         stopping = pendingStopping ?? configuration.patience.map {
             EarlyStopping(patience: $0, minDelta: configuration.minDelta, higherIsBetter: configuration.monitor.higherIsBetter,
@@ -267,6 +275,7 @@ public final class Trainer {
         }
         optimizer.zeroGradients()
         for s in first..<steps {
+            watchdog?.mark(epoch: epoch, step: s)
             let batch = data.batch(order, step: s, rank: rank, of: ranks)
             // The step's loss is the mean over its global rows; with k micro-batches per step each counts 1/k (1/r
             // for a last group of r < k). A rank's share of that is its rows' mean times rows/global rows.
@@ -351,6 +360,7 @@ public final class Trainer {
         var confusion: ConfusionMatrix?
         withNoGrad {
             for s in 0..<data.batchCount {
+                watchdog?.mark(epoch: epochCount, step: s)
                 let batch = data.batch(order, step: s, rank: communicator.rank, of: communicator.size)
                 guard !batch.labels.isEmpty else { continue }
                 let logits = forward(batch.inputs)

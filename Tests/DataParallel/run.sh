@@ -130,6 +130,26 @@ if (( status == 0 || status == 124 )) || ! grep -q "process rank [0-9] .* exited
 fi
 echo "ok: a rank killed with SIGKILL ends the job in $((SECONDS - start)) s: $(grep -o "process rank [0-9] .* exited on signal 9" "$WORK/dead-rank.log")"
 
+# A rank that hangs (SIGSTOP): the others' watchdog ends the job after training.step-timeout, naming the step.
+launch 2 --output "$WORK/stuck-rank" --overwrite --set training.epochs=200 --set training.step-timeout=3 \
+    >"$WORK/stuck-rank.log" 2>&1 &
+launcher=$!
+for _ in $(seq 600); do
+    grep -q '"epoch":0' "$WORK/stuck-rank/metrics.jsonl" 2>/dev/null && break
+    sleep 0.05
+done
+start=$SECONDS
+pkill -STOP -f -n -- "--output $WORK/stuck-rank" || { echo "FAIL: no rank to stop"; exit 1; }
+status=0
+wait "$launcher" || status=$?
+sleep 1
+if (( status == 0 || status == 124 || SECONDS - start > 30 )) || ! grep -q "has not finished in 3 s (training.step-timeout)" "$WORK/stuck-rank.log" \
+    || pgrep -f -- "--output $WORK/stuck-rank" >/dev/null; then
+    echo "FAIL: a stuck rank gave exit $status after $((SECONDS - start)) s"; tail -5 "$WORK/stuck-rank.log"
+    pkill -9 -f -- "--output $WORK/stuck-rank"; exit 1
+fi
+echo "ok: a stuck rank ends the job in $((SECONDS - start)) s: $(grep -m1 -o "step [0-9]* of epoch [0-9]* has not finished in 3 s" "$WORK/stuck-rank.log")"
+
 # (d) SIGKILL mid-run, then --resume: bit-identical to a run never stopped.
 epochs=20
 long=(--set "training.epochs=$epochs" --set training.batch-size=4 --set optimizer.name=adamw --set training.patience=8
