@@ -235,8 +235,13 @@ public final class RecipeRun {
         if let resume, let saved {
             try Checkpoint.loadModel(model, from: "\(resume)/last")
             try Checkpoint.loadOptimizer(trainer.optimizer, from: "\(resume)/last")
-            let best = saved.best == nil ? nil : try Checkpoint.loadWeights(from: "\(resume)/best")
+            let bestFrom = try bestCheckpoint(of: saved, in: resume)
+            let best = try bestFrom.map { try Checkpoint.loadWeights(from: $0) }
             try trainer.restore(saved, bestWeights: best)
+            if bestFrom == "\(resume)/last" && communicator.isRoot {
+                // Killed between writing last/ and best/ of its best epoch: best/ gets that epoch now.
+                try Checkpoint.save(trainer, state: saved, to: "\(resume)/best")
+            }
             tuner.resume(strategyEpoch: saved.strategyEpoch, stopping: saved.stopping)
             if communicator.isRoot { try keepMetrics(in: resume, before: saved.epoch) }
             say("resumed \(resume) after epoch \(saved.epoch)"
@@ -250,6 +255,19 @@ public final class RecipeRun {
         }
         if output == nil { say("output: none, so nothing is saved (set output: in the recipe, or pass --output)") }
         return Setup(data: data, tuner: tuner, strategy: strategy, reason: reason, batches: batches)
+    }
+
+    /// Where the best epoch's weights of `saved` are: `best/` when it holds that epoch. A kill between an epoch's
+    /// `last/` and `best/` leaves `best/` one improvement behind; the best epoch is then the last one completed, whose
+    /// weights are `last/`'s (unless a later save inside the next epoch has replaced them, which cannot happen: that
+    /// run rewrote `best/` when it resumed).
+    private func bestCheckpoint(of saved: CheckpointState, in directory: String) throws -> String? {
+        guard let best = saved.best else { return nil }
+        if (try? Checkpoint.loadState(from: "\(directory)/best"))?.epoch == best.epoch + 1 { return "\(directory)/best" }
+        guard best.epoch == saved.epoch - 1 && saved.epochPosition == nil else {
+            throw CheckpointError(path: "\(directory)/best", "does not hold epoch \(best.epoch + 1), the best one last/state.json names")
+        }
+        return "\(directory)/last"
     }
 
     /// Refuses to resume a run that finished or was made by another recipe.
