@@ -72,6 +72,10 @@ check "train starts over where a run failed before its first checkpoint" 0 "wrot
 check "train refuses an empty --output" 64 "--output is empty" -- "$BIN" train recipes/mnist-mlp.yaml --output ""
 check "train says when nothing is saved" 0 "output: none, so nothing is saved" -- \
     "$BIN" train recipes/mnist-mlp.yaml --set training.epochs=1 --set "output=~"
+check "train resumes a run killed between last/ and best/" 0 "resumed $runs/between after epoch 2" -- bash -c "
+    '$BIN' train recipes/mnist-mlp.yaml --set training.epochs=2 --output '$runs/between' >/dev/null &&
+    rm -r '$runs/between/best' '$runs/between/results.json' &&
+    '$BIN' train recipes/mnist-mlp.yaml --set training.epochs=3 --resume '$runs/between' && test -s '$runs/between/best/model.safetensors'"
 check "train resumes a run where it is" 64 "--resume continues a run where it is" -- \
     "$BIN" train recipes/mnist-mlp.yaml --resume "$runs/mnist" --output "$runs/elsewhere"
 check "train refuses to resume a finished run" 1 "holds a finished run (results.json); nothing to resume" -- \
