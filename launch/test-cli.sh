@@ -76,6 +76,16 @@ check "train resumes a run killed between last/ and best/" 0 "resumed $runs/betw
     '$BIN' train recipes/mnist-mlp.yaml --set training.epochs=2 --output '$runs/between' >/dev/null &&
     rm -r '$runs/between/best' '$runs/between/results.json' &&
     '$BIN' train recipes/mnist-mlp.yaml --set training.epochs=3 --resume '$runs/between' && test -s '$runs/between/best/model.safetensors'"
+# A real full disk: a 2 MB tmpfs (root only) holds the recipe copy and metrics but not a checkpoint.
+if mkdir -p "$WORK/full" && mount -t tmpfs -o size=2M tmpfs "$WORK/full" 2>/dev/null; then
+    check "train stops on a full disk, with one message and nothing half-written" 0 "" -- bash -c "
+        out=\$('$BIN' train recipes/mnist-mlp.yaml --set training.epochs=2 --output '$WORK/full/run' 2>&1); code=\$?
+        [[ \$code == 1 && \$out == *'No space left on device'* && \$out != *wrote* ]] &&
+        [[ \$(grep -c error: <<<\"\$out\") == 1 ]] && ! ls '$WORK/full/run' | grep -q -e .tmp- -e .old-"
+    umount "$WORK/full"
+else
+    echo "skip  full-disk test: cannot mount a tmpfs here (needs root)"
+fi
 check "train resumes a run where it is" 64 "--resume continues a run where it is" -- \
     "$BIN" train recipes/mnist-mlp.yaml --resume "$runs/mnist" --output "$runs/elsewhere"
 check "train refuses to resume a finished run" 1 "holds a finished run (results.json); nothing to resume" -- \
