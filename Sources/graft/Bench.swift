@@ -49,6 +49,17 @@ func torchFigures(script: String, arguments: [String], python: String?) -> [Stri
     return figures
 }
 
+/// Columns padded to their widest cell; the first left-aligned, the rest right-aligned.
+func printTable(_ rows: [[String]]) {
+    let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max()! }
+    for row in rows {
+        print(row.indices.map { c in
+            let pad = String(repeating: " ", count: widths[c] - row[c].count)
+            return c == 0 ? row[c] + pad : pad + row[c]
+        }.joined(separator: "  "))
+    }
+}
+
 /// Median seconds per call of `body`, over timed rounds after a warm-up.
 func secondsPerCall(minimum: Double = 0.25, _ body: () -> Void) -> Double {
     body()
@@ -116,13 +127,7 @@ struct BenchCore: ParsableCommand {
                     t.map { String(format: "%.1f", $0) } ?? "-",
                     t.map { String(format: "%.2f×", r.graft / $0) } ?? "-"]
         }
-        let widths = table[0].indices.map { c in table.map { $0[c].count }.max()! }
-        for line in table {
-            print(line.indices.map { c in
-                let pad = String(repeating: " ", count: widths[c] - line[c].count)
-                return c == 0 ? line[c] + pad : pad + line[c]
-            }.joined(separator: "  "))
-        }
+        printTable(table)
         print("ratios are Graft ÷ reference and Graft ÷ PyTorch (above 1: Graft is faster); threads: \(threads).")
     }
 

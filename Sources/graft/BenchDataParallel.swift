@@ -352,14 +352,3 @@ private func goal(_ value: Double?, _ reference: Double?, atLeast target: Double
 }
 
 private func kibName(_ kib: Int) -> String { kib % 1024 == 0 ? "\(kib / 1024) MiB" : "\(kib) KiB" }
-
-/// Columns padded to their widest cell; the first left-aligned, the rest right-aligned.
-private func printTable(_ rows: [[String]]) {
-    let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max()! }
-    for row in rows {
-        print(row.indices.map { c in
-            let pad = String(repeating: " ", count: widths[c] - row[c].count)
-            return c == 0 ? row[c] + pad : pad + row[c]
-        }.joined(separator: "  "))
-    }
-}

@@ -13,7 +13,7 @@ GRAFT=${1:?usage: run.sh GRAFT_BINARY}
 MPIRUN=${MPIRUN:-mpirun}
 MPIRUN_FLAGS=${MPIRUN_FLAGS:-}
 # Seconds after which a run counts as hung.
-TIMEOUT=${TIMEOUT:-120}
+TIMEOUT=${TIMEOUT:-300}
 # Where the runs go.
 WORK=${WORK:-$(mktemp -d /tmp/graft-dp.XXXXXX)}
 # One BLAS thread per rank: ranks would fight over the cores, and one thread keeps runs deterministic.
@@ -34,6 +34,14 @@ launch() {
         timeout "$TIMEOUT" "$MPIRUN" --allow-run-as-root --oversubscribe -np "$n" --bind-to none \
             -x OPENBLAS_NUM_THREADS -x GRAFT_NUM_THREADS -x GRAFT_ASSETS $MPIRUN_FLAGS "$GRAFT" train "$recipe" "$@"
     fi
+}
+
+# wait_for_epoch E METRICS: until epoch E (0-based) is in the metrics log (at most 30 s).
+wait_for_epoch() {
+    for _ in $(seq 600); do
+        grep -q "\"epoch\":$1" "$2" 2>/dev/null && return
+        sleep 0.05
+    done
 }
 
 # train N OUTPUT [graft train options…]: the recipe on N ranks into a fresh OUTPUT, logged to OUTPUT.log.
@@ -115,10 +123,7 @@ fails bad-recipe "training.bogus: unknown field" "${two[@]}" "$GRAFT" train "$re
 # process is left behind.
 launch 3 --output "$WORK/dead-rank" --overwrite --set training.epochs=200 >"$WORK/dead-rank.log" 2>&1 &
 launcher=$!
-for _ in $(seq 600); do
-    grep -q '"epoch":0' "$WORK/dead-rank/metrics.jsonl" 2>/dev/null && break
-    sleep 0.05
-done
+wait_for_epoch 0 "$WORK/dead-rank/metrics.jsonl"
 start=$SECONDS
 pkill -9 -f -n -- "--output $WORK/dead-rank" || { echo "FAIL: no rank to kill"; exit 1; }
 status=0
@@ -134,10 +139,7 @@ echo "ok: a rank killed with SIGKILL ends the job in $((SECONDS - start)) s: $(g
 launch 2 --output "$WORK/stuck-rank" --overwrite --set training.epochs=200 --set training.step-timeout=3 \
     >"$WORK/stuck-rank.log" 2>&1 &
 launcher=$!
-for _ in $(seq 600); do
-    grep -q '"epoch":0' "$WORK/stuck-rank/metrics.jsonl" 2>/dev/null && break
-    sleep 0.05
-done
+wait_for_epoch 0 "$WORK/stuck-rank/metrics.jsonl"
 start=$SECONDS
 pkill -STOP -f -n -- "--output $WORK/stuck-rank" || { echo "FAIL: no rank to stop"; exit 1; }
 status=0
@@ -151,17 +153,14 @@ fi
 echo "ok: a stuck rank ends the job in $((SECONDS - start)) s: $(grep -m1 -o "step [0-9]* of epoch [0-9]* has not finished in 3 s" "$WORK/stuck-rank.log")"
 
 # (d) SIGKILL mid-run, then --resume: bit-identical to a run never stopped.
-epochs=20
+epochs=10
 long=(--set "training.epochs=$epochs" --set training.batch-size=4 --set optimizer.name=adamw --set training.patience=8
       --set schedule.name=cosine)
 train 2 "$WORK/straight" "${long[@]}"
 setsid "$MPIRUN" --allow-run-as-root -np 2 -x OPENBLAS_NUM_THREADS -x GRAFT_NUM_THREADS -x GRAFT_ASSETS \
     "$GRAFT" train "$recipe" --output "$WORK/killed" --overwrite "${long[@]}" >"$WORK/killed.log" 2>&1 &
 launcher=$!
-for _ in $(seq 600); do
-    grep -q '"epoch":2' "$WORK/killed/metrics.jsonl" 2>/dev/null && break
-    sleep 0.05
-done
+wait_for_epoch 2 "$WORK/killed/metrics.jsonl"
 sleep 0.1  # into the next epoch
 kill -9 -- "-$launcher" 2>/dev/null || true
 pkill -9 -f -- "--output $WORK/killed" || true
@@ -187,7 +186,7 @@ echo "ok: resumed on 3 ranks: $(grep -m1 resumed "$WORK/resumed-3.log")"
 
 # SIGUSR1 (a scheduler's warning) to mpirun, and SIGTERM to a single process: every rank finishes its step, rank 0
 # saves the position inside the epoch, exit status 75; --resume then ends bit-identical to a run never stopped.
-signalled=(--set training.epochs=30 --set training.batch-size=4 --set optimizer.name=adamw --set training.patience=30
+signalled=(--set training.epochs=12 --set training.batch-size=4 --set optimizer.name=adamw --set training.patience=30
            --set schedule.name=cosine)
 for n in 2 1; do
     train "$n" "$WORK/signal-straight-$n" "${signalled[@]}"
@@ -200,10 +199,7 @@ for n in 2 1; do
         signal=USR1
     fi
     launcher=$!
-    for _ in $(seq 600); do
-        grep -q '"epoch":1' "$WORK/signalled-$n/metrics.jsonl" 2>/dev/null && break
-        sleep 0.05
-    done
+    wait_for_epoch 1 "$WORK/signalled-$n/metrics.jsonl"
     sleep 0.2  # into the next epoch
     kill "-$signal" "$launcher"
     status=0
