@@ -243,7 +243,9 @@ struct YAMLParser {
                     throw failure(line, "expected ':' after key \(quotedExcerpt(key)) in a flow mapping")
                 }
                 i = Self.skipBlanks(t, i + 1)
-                let value = i < t.count && (t[i] == "," || t[i] == "}")
+                // A line that ends after the ':' (`{a:`) is unterminated, not a value to read past the end.
+                guard i < t.count else { throw unterminated }
+                let value = t[i] == "," || t[i] == "}"
                     ? YAMLNode(line: line, kind: .null) : try flowNode(t, &i, line: line, depth: depth + 1)
                 if entries.contains(where: { $0.key == key }) {
                     throw failure(line, "duplicate key \(quotedExcerpt(key)) (first on line \(line))")

@@ -277,6 +277,9 @@ private func matches(_ node: YAMLNode, _ json: JSONValue) -> Bool {
     @Test func secondDocument() { expectError("a: 1\n---\nb: 2\n", line: 2, "multi-document") }
     @Test func contentAfterDocumentEnd() { expectError("a: 1\n...\nb: 2\n", line: 3, "multi-document", "line 2") }
     @Test func textAfterDocumentStart() { expectError("--- a: 1\n", line: 1, "'---'") }
+    // Found by the recipe fuzzer (Tests/Fuzz/crashes/recipe): it read past the end of the line.
+    @Test func flowMappingEndingAfterAColon() { expectError("x: {a:", line: 1, "unterminated flow mapping") }
+    @Test func flowMappingEndingAfterAColonAndBlanks() { expectError("x: {a:  \n", line: 1, "unterminated flow mapping") }
     @Test func multiLineFlowSequence() { expectError("a: 1\nb: [1,\n  2]\n", line: 2, "unterminated", "multi-line") }
     @Test func multiLineFlowMapping() { expectError("a: {x: 1, # c\n  y: 2}\n", line: 1, "flow mapping", "multi-line") }
     @Test func multiLineDoubleQuoted() { expectError("a: \"abc\n  def\"\n", line: 1, "unterminated", "multi-line") }
