@@ -50,8 +50,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev", "pkg-config"])]),
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin", "pkg-config"])]),
-        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
-                       providers: [.apt(["libjpeg62-turbo-dev", "pkg-config"])]),
+        // libjpeg-turbo (Debian libjpeg62-turbo-dev) behind a small C decoder that can setjmp around its errors.
+        .target(name: "CJPEGDecode", linkerSettings: [.linkedLibrary("jpeg")]),
         .target(name: "GraftCore", dependencies: ["CBLAS"], swiftSettings: kernelFlags),
         .target(name: "GraftNN", dependencies: ["GraftCore"], swiftSettings: kernelFlags),
         .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
@@ -61,7 +61,7 @@ let package = Package(
                 swiftSettings: kernelFlags),
         .target(name: "GraftDistributed", dependencies: ["CMPI", "GraftCore"]),
         .target(name: "GraftRecipe", dependencies: ["GraftTrain", "GraftData", "GraftDistributed", "GraftIO", "GraftOptim", "GraftNN", "GraftCore"]),
-        .target(name: "GraftData", dependencies: ["GraftCore", "CJPEG"], swiftSettings: kernelFlags),
+        .target(name: "GraftData", dependencies: ["GraftCore", "CJPEGDecode"], swiftSettings: kernelFlags),
         .executableTarget(name: "graft", dependencies: [
             "CBLAS", "GraftCore", "GraftNN", "GraftIO", "GraftData", "GraftOptim", "GraftTrain", "GraftRecipe", "GraftDistributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

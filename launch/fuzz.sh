@@ -10,7 +10,7 @@
 # with `-sanitize=fuzzer,address` (one comma-separated flag: a second -sanitize= flag replaces the first, which
 # silently drops the coverage instrumentation). Compiling with -sanitize=fuzzer does not link libFuzzer, so the
 # library builds as usual; each target is then linked by swiftc -sanitize=fuzzer,address from Tests/Fuzz/Common.swift,
-# Tests/Fuzz/<target>.swift and the modules' object files, with openblas, libjpeg (and MPI for the recipe target).
+# Tests/Fuzz/<target>.swift and the modules' object files (the C decoder's too), with openblas, libjpeg (and MPI for the recipe target).
 #
 # Runs: the corpus grows in $GRAFT_FUZZ_BUILD/work/<target>/corpus; the committed seeds in Tests/Fuzz/corpus/<target>
 # are read, never written. Crashes, timeouts and out-of-memory inputs are saved under Tests/Fuzz/crashes/<target>/.
@@ -33,8 +33,8 @@ export GRAFT_VOCAB=${GRAFT_VOCAB:-${GRAFT_ASSETS:-$ROOT/.cache/assets}/minilm/vo
 modules() {  # the library modules a target links, dependencies first
     case $1 in
         safetensors) echo GraftCore GraftIO ;;
-        recipe) echo GraftCore GraftNN GraftIO GraftOptim GraftData GraftDistributed GraftTrain GraftRecipe ;;
-        csv|textfolder|wordpiece|jpeg) echo GraftCore GraftData ;;
+        recipe) echo CJPEGDecode GraftCore GraftNN GraftIO GraftOptim GraftData GraftDistributed GraftTrain GraftRecipe ;;
+        csv|textfolder|wordpiece|jpeg) echo CJPEGDecode GraftCore GraftData ;;
         *) echo "fuzz.sh: unknown target $1 (known: ${ALL[*]})" >&2; exit 2 ;;
     esac
 }
@@ -56,7 +56,8 @@ if [ ! -d "$BUILD/checkouts" ] && [ -d .build/checkouts ]; then
     cp -r .build/checkouts .build/repositories "$BUILD/" 2>/dev/null || true
     cp .build/workspace-state.json "$BUILD/" 2>/dev/null || true
 fi
-SWIFTPM=(swift build -c debug --scratch-path "$BUILD" -Xswiftc "-sanitize=$SANITIZE" -Xswiftc -O)
+SWIFTPM=(swift build -c debug --scratch-path "$BUILD" -Xswiftc "-sanitize=$SANITIZE" -Xswiftc -O
+         -Xcc "-fsanitize=${SANITIZE/fuzzer/fuzzer-no-link}" -Xcc -O2)
 needed=$(for t in "${TARGETS[@]}"; do modules "$t"; done | tr ' ' '\n' | sort -u)
 top=()   # building these builds every other needed module (one --target per swift build: a second one replaces it)
 grep -qx GraftRecipe <<<"$needed" && top+=(GraftRecipe)
@@ -71,14 +72,15 @@ done
 # ---- link each target ----
 OBJ=$BUILD/debug
 CFLAGS=()
-for m in CJPEG CBLAS CSystem CMPI; do CFLAGS+=(-Xcc "-fmodule-map-file=$ROOT/Sources/$m/module.modulemap"); done
+for m in CBLAS CSystem CMPI; do CFLAGS+=(-Xcc "-fmodule-map-file=$ROOT/Sources/$m/module.modulemap"); done
+CFLAGS+=(-Xcc "-fmodule-map-file=$OBJ/CJPEGDecode.build/module.modulemap")
 for f in $(pkg-config --cflags openblas ompi-c 2>/dev/null); do CFLAGS+=(-Xcc "$f"); done
 read -ra LIBS <<<"$(pkg-config --libs openblas) -ljpeg"
 for t in "${TARGETS[@]}"; do
     objs=()
     for m in $(modules "$t"); do objs+=("$OBJ/$m.build/"*.o); done
     libs=("${LIBS[@]}")
-    [ "$t" = recipe ] && libs+=($(pkg-config --libs ompi-c))
+    if [ "$t" = recipe ]; then read -ra mpi <<<"$(pkg-config --libs ompi-c)"; libs+=("${mpi[@]}"); fi
     out=$BUILD/fuzzers/$t
     if [ -x "$out" ] && [ -z "$(find Tests/Fuzz/Common.swift "Tests/Fuzz/$t.swift" "${objs[@]}" -newer "$out" 2>/dev/null)" ]; then
         continue

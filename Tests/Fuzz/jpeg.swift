@@ -1,6 +1,5 @@
-// Fuzzes RGBImage.decodeJPEG (the Swift marker-structure check, then libjpeg-turbo), then crops and resizes.
-// Checks: malformed files throw DataError; nothing reaches libjpeg's error_exit (which exits the process: libFuzzer
-// reports "fuzz target exited"); a decoded image has width × height × 3 bytes; crop and resize keep their sizes.
+// Fuzzes RGBImage.decodeJPEG (libjpeg-turbo behind the CJPEGDecode C target), then crops and resizes.
+// Checks: malformed files throw DataError (libjpeg's fatal errors come back through setjmp, never end the process); a decoded image has width × height × 3 bytes; crop and resize keep their sizes.
 import GraftData
 
 private let path = scratchFolder + "/input.jpg"

@@ -208,36 +208,55 @@ private func coordinateImage(width: Int, height: Int) -> RGBImage {
 
     @Test func malformedFilesThrowErrorsNamingTheFile() throws {
         let good = tinyJPEG("gray").bytes
-        try expectDecodeError("notes.jpg", Array("not a picture\n".utf8), mentioning: "not a JPEG file")
-        try expectDecodeError("empty.jpg", [], mentioning: "not a JPEG file")
-        try expectDecodeError("half.jpg", Array(good.prefix(good.count / 2)), mentioning: "truncated")
-        try expectDecodeError("headers-only.jpg", Array(good.prefix(200)), mentioning: "truncated")
+        try expectDecodeError("notes.jpg", Array("not a picture\n".utf8), mentioning: "Not a JPEG file")
+        try expectDecodeError("empty.jpg", [], mentioning: "the file is empty")
+        try expectDecodeError("half.jpg", Array(good.prefix(good.count / 2)), mentioning: "Premature end")
+        try expectDecodeError("headers-only.jpg", Array(good.prefix(200)), mentioning: "Premature end")
 
         // Huffman code-length counts summing past 256: libjpeg would call error_exit.
         var badTable = good
         let dht = (0..<(good.count - 1)).first { good[$0] == 0xFF && good[$0 + 1] == 0xC4 }!
         for k in (dht + 5)..<(dht + 21) { badTable[k] = 0xFF }
-        try expectDecodeError("bad-huffman.jpg", badTable, mentioning: "Huffman")
+        try expectDecodeError("bad-huffman.jpg", badTable, mentioning: "Bogus Huffman table")
 
         // A 12-bit frame header, which this libjpeg build cannot decode.
         var twelveBit = good
         let sof = (0..<(good.count - 1)).first { good[$0] == 0xFF && good[$0 + 1] == 0xC0 }!
         twelveBit[sof + 4] = 12
-        try expectDecodeError("twelve-bit.jpg", twelveBit, mentioning: "8-bit")
+        try expectDecodeError("twelve-bit.jpg", twelveBit, mentioning: "Unsupported JPEG data precision 12")
 
         // Entropy-coded data cut short but properly terminated: structurally fine, so libjpeg decodes it and warns.
         let sos = (0..<(good.count - 1)).first { good[$0] == 0xFF && good[$0 + 1] == 0xDA }!
         let cut = Array(good.prefix(sos + 2 + Int(good[sos + 2]) << 8 + Int(good[sos + 3]) + 4)) + [0xFF, 0xD9]
-        try expectDecodeError("short-scan.jpg", cut, mentioning: "damaged image data (libjpeg: Corrupt JPEG data")
+        try expectDecodeError("short-scan.jpg", cut, mentioning: "not a readable JPEG (libjpeg: Corrupt JPEG data")
 
         let missing = FileManager.default.temporaryDirectory.appendingPathComponent("graft-no-such-\(UUID()).jpg").path
         let error = #expect(throws: DataError.self) { try RGBImage.decodeJPEG(path: missing) }
         #expect(error?.file == missing)
     }
 
+    /// Inputs the JPEG fuzzer found reaching libjpeg's fatal error handler, which used to end the process.
+    @Test func fuzzerFindingsThrow() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/jpeg-regressions")
+        let expected = ["invalid-component-in-sos.jpg": "Invalid component ID 1 in SOS",
+                        "second-scan-in-baseline.jpg": "Corrupt JPEG data"]
+        for (name, phrase) in expected {
+            try expectDecodeError(name, [UInt8](try Data(contentsOf: folder.appendingPathComponent(name))),
+                                  mentioning: phrase)
+        }
+    }
+
+    @Test func hugeDimensionsAreRefusedBeforeAllocation() throws {
+        var bytes = tinyJPEG("gray").bytes
+        let sof = (0..<(bytes.count - 1)).first { bytes[$0] == 0xFF && bytes[$0 + 1] == 0xC0 }!
+        bytes.replaceSubrange((sof + 5)..<(sof + 9), with: [0xFF, 0x00, 0xFF, 0x00])  // 65280 × 65280
+        try expectDecodeError("huge.jpg", bytes, mentioning: "65280 × 65280 pixels is over the limit")
+    }
+
     @Test(.enabled(if: photosPresent, photosMissing))
     func truncatedPhotoThrows() throws {
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(imagesDirectory)/flower.jpg")))
-        try expectDecodeError("flower-cut.jpg", Array(bytes.prefix(bytes.count * 3 / 5)), mentioning: "truncated")
+        try expectDecodeError("flower-cut.jpg", Array(bytes.prefix(bytes.count * 3 / 5)), mentioning: "Premature end")
     }
 }
