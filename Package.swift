@@ -68,7 +68,7 @@ let package = Package(
         ], swiftSettings: kernelFlags),
         .executableTarget(name: "graft-rank-tests", dependencies: ["GraftCore", "GraftDistributed"],
                           path: "Tests/RankTests"),
-        .testTarget(name: "GraftCoreTests", dependencies: ["GraftCore"], exclude: ["Fixtures"],
+        .testTarget(name: "GraftCoreTests", dependencies: ["GraftCore", "GraftNN"], exclude: ["Fixtures"],
                     swiftSettings: kernelFlags),
         .testTarget(name: "GraftDistributedTests", dependencies: ["GraftDistributed"]),
         .testTarget(name: "GraftNNTests", dependencies: ["GraftNN", "GraftIO", "GraftData"], exclude: ["Fixtures"],
@@ -77,6 +77,6 @@ let package = Package(
         .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain", "GraftData", "GraftDistributed"]),
         .testTarget(name: "GraftIOTests", dependencies: ["GraftIO"], exclude: ["Fixtures"]),
         .testTarget(name: "GraftDataTests", dependencies: ["GraftData"], exclude: ["Fixtures"]),
-        .testTarget(name: "GraftRecipeTests", dependencies: ["GraftRecipe", "GraftTrain", "GraftDistributed"]),
+        .testTarget(name: "GraftRecipeTests", dependencies: ["GraftRecipe", "GraftTrain", "GraftDistributed", "GraftNN", "GraftData"]),
     ]
 )

@@ -59,6 +59,25 @@ extension Communicator {
         }
     }
 
+    /// Every rank's `rows` [n_r, …] stacked in rank order, [Σ n_r, …], on every rank, for a loss of the whole global
+    /// batch (a kernel sum, a covariance) that every rank then computes alike. The gradient of the result goes back
+    /// to a rank's own rows only: each rank's share of the summed gradient is the part its rows contribute, so the
+    /// gradients summed over ranks are those of one process holding every row. Ends the job if a collective fails.
+    public func gatherRows(_ rows: Tensor) throws -> Tensor {
+        let width = rows.shape.dropFirst().reduce(1, *)
+        let counts = try allGather(Int64(rows.shape[0])).map { Int($0) }
+        let offset = counts.prefix(rank).reduce(0, +), total = counts.reduce(0, +)
+        // Zeros elsewhere, so the sum over ranks is an exact copy of each rank's rows.
+        var buffer = [Float](repeating: 0, count: total * width)
+        for i in 0..<(counts[rank] * width) { buffer[offset * width + i] = rows.pointer[i] }
+        try allReduce(&buffer)
+        let output = Tensor(buffer, shape: [total] + rows.shape.dropFirst())
+        let mine = offset..<(offset + counts[rank])
+        return Tensor.custom("gatherRows", output: output, inputs: [rows]) { g, needs in
+            [needs[0] ? g.slice(axis: 0, mine) : nil]
+        }
+    }
+
     /// Prints `error` with this rank's number and ends every rank.
     public func abort(reporting error: any Error) -> Never {
         let text = "[rank \(rank)/\(size)] error: \(error)\n"

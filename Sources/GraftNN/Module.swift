@@ -128,3 +128,23 @@ public final class Sequential: Module, UnaryLayer {
         layers.reduce(x) { $1($0) }
     }
 }
+
+/// A model with modules trained beside it (a domain classifier, say): its state is the model's, under the same
+/// keys, then each auxiliary module's under its name; training and inference mode reach all of them.
+public final class WithAuxiliaries: Module {
+    public let base: Module
+    public let auxiliaries: [(String, Module)]
+
+    public init(_ base: Module, _ auxiliaries: [(String, Module)]) {
+        let names = Set(base.children.map(\.0))
+        require(auxiliaries.allSatisfy { !names.contains($0.0) },
+                "WithAuxiliaries: \(auxiliaries.map(\.0)) clash with the model's children \(names.sorted())")
+        (self.base, self.auxiliaries) = (base, auxiliaries)
+    }
+
+    override public var parameters: [(String, Tensor)] { base.parameters }
+    override public var buffers: [(String, Tensor)] { base.buffers }
+    override public var children: [(String, Module)] { base.children + auxiliaries }
+    override public var ignoredStateKeys: [String] { base.ignoredStateKeys }
+    override public var isTraining: Bool { didSet { base.isTraining = isTraining } }
+}

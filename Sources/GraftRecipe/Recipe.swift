@@ -22,6 +22,9 @@ public struct Recipe {
         /// CSV: each feature is multiplied by `scale`; `image` [C, H, W] reshapes rows into images.
         public var scale: Float
         public var image: [Int]?
+        /// CSV images: cut to [top, left, height, width], then resampled to [height, width] (antialiased bilinear).
+        public var crop: [Int]?
+        public var resize: [Int]?
         /// At most this many rows of each class, chosen by the seed before splitting (for quick runs).
         public var limitPerClass: Int?
     }
@@ -73,6 +76,8 @@ public struct Recipe {
     public var seed: UInt64
     public var data: DataSpec
     public var model: ModelSpec
+    /// Domain adaptation to a target domain; `data` is then the source.
+    public var adaptation: AdaptationSpec?
     /// The strategy by name with its fields; resolved once the data size is known (`auto` needs it).
     public var strategy: StrategySpec
     public var optimizer: OptimizerSpec
@@ -97,35 +102,21 @@ public struct Recipe {
     init(_ root: YAMLNode, file: String) throws {
         self.file = file
         var top = try Fields(root, path: "", file: file)
-        try top.checkKnown(["seed", "data", "model", "strategy", "optimizer", "schedule", "training", "output"])
+        try top.checkKnown(["seed", "data", "adaptation", "model", "strategy", "optimizer", "schedule", "training", "output"])
         seed = UInt64(try top.int("seed", min: 0) ?? 0)
         output = try top.string("output")
         if output?.isEmpty == true { throw top.error("output", "is empty; name a directory, or leave output out to save nothing") }
 
         var d = try top.section("data")
-        guard let formatName = try d.choice("format", DataFormat.allCases.map(\.rawValue)) else {
-            throw d.error("format", "is required (\(DataFormat.allCases.map(\.rawValue).joined(separator: " or ")))")
-        }
-        let format = DataFormat(rawValue: formatName)!
-        guard let dataPath = try d.string("path") else { throw d.error("path", "is required") }
-        data = DataSpec(format: format, path: dataPath, validation: try d.fraction("validation") ?? 0.1,
-                        test: try d.fraction("test") ?? 0.2, maxTokens: 128, vocabulary: nil, scale: 1, image: nil,
-                        limitPerClass: try d.int("limit-per-class", min: 1))
-        guard data.validation + data.test < 1 else {
-            throw d.error("test", "validation + test must leave rows to train on, got \(data.validation + data.test)")
-        }
-        switch format {
-        case .textFolder:
-            data.maxTokens = try d.int("max-tokens", min: 3) ?? 128
-            data.vocabulary = try d.string("vocabulary")
-        case .csv:
-            data.scale = Float(try d.double("scale") ?? 1)
-            data.image = try d.ints("image")
-            if let image = data.image, image.count != 3 || image.contains(where: { $0 <= 0 }) {
-                throw d.error("image", "must be [channels, height, width] of positive sizes, got \(excerpt("\(image)"))")
-            }
-        }
+        data = try DataSpec(&d)
         try d.finish()
+        if top.has("adaptation") {
+            var a = try top.section("adaptation")
+            adaptation = try AdaptationSpec(&a, source: data)
+            try a.finish()
+        } else {
+            _ = top.node("adaptation")
+        }
 
         var m = try top.section("model")
         guard let arch = try m.choice("architecture", Architecture.allCases.map(\.rawValue)) else {
@@ -225,6 +216,111 @@ public struct Recipe {
             schedule = nil
         }
         try top.finish()
+    }
+}
+
+extension Recipe.DataSpec {
+    init(_ f: inout Fields) throws {
+        guard let formatName = try f.choice("format", Recipe.DataFormat.allCases.map(\.rawValue)) else {
+            throw f.error("format", "is required (\(Recipe.DataFormat.allCases.map(\.rawValue).joined(separator: " or ")))")
+        }
+        let format = Recipe.DataFormat(rawValue: formatName)!
+        guard let dataPath = try f.string("path") else { throw f.error("path", "is required") }
+        self = Recipe.DataSpec(format: format, path: dataPath, validation: try f.fraction("validation") ?? 0.1,
+                        test: try f.fraction("test") ?? 0.2, maxTokens: 128, vocabulary: nil, scale: 1, image: nil,
+                        limitPerClass: try f.int("limit-per-class", min: 1))
+        guard validation + test < 1 else {
+            throw f.error("test", "validation + test must leave rows to train on, got \(validation + test)")
+        }
+        switch format {
+        case .textFolder:
+            maxTokens = try f.int("max-tokens", min: 3) ?? 128
+            vocabulary = try f.string("vocabulary")
+        case .csv:
+            scale = Float(try f.double("scale") ?? 1)
+            image = try f.ints("image")
+            if let image = image, image.count != 3 || image.contains(where: { $0 <= 0 }) {
+                throw f.error("image", "must be [channels, height, width] of positive sizes, got \(excerpt("\(image)"))")
+            }
+            crop = try f.ints("crop")
+            if let crop {
+                guard let image else { throw f.error("crop", "needs image: [channels, height, width] to know the rows are images") }
+                guard crop.count == 4 && crop.allSatisfy({ $0 >= 0 }) && crop[2] > 0 && crop[3] > 0
+                        && crop[0] + crop[2] <= image[1] && crop[1] + crop[3] <= image[2] else {
+                    throw f.error("crop", "must be [top, left, height, width] inside the \(image[1])×\(image[2]) image, got \(excerpt("\(crop)"))")
+                }
+            }
+            resize = try f.ints("resize")
+            if let resize {
+                guard image != nil else { throw f.error("resize", "needs image: [channels, height, width] to know the rows are images") }
+                guard resize.count == 2 && resize.allSatisfy({ $0 > 0 && $0 <= 4096 }) else {
+                    throw f.error("resize", "must be [height, width], each 1 to 4096, got \(excerpt("\(resize)"))")
+                }
+            }
+        }
+    }
+}
+
+/// Domain adaptation: the recipe's `data` is the labelled source domain, `target` the domain to do well on, whose
+/// labels are used only for the target-trained baseline and the final report.
+public struct AdaptationSpec {
+    public enum Method: String, CaseIterable, Sendable {
+        case sourceOnly = "source-only", targetOnly = "target-only", dann, mmd, coral, pseudoLabel = "pseudo-label"
+    }
+    /// Which epoch's weights are reported: the best on the source validation rows, or the last.
+    public enum Selection: String, CaseIterable, Sendable { case sourceValidation = "source-validation", lastEpoch = "last-epoch" }
+
+    public var method: Method
+    public var target: Recipe.DataSpec
+    public var selection: Selection
+    /// The objective for the training methods (nil for the two baselines).
+    public var weight: Float = 1
+    public var schedule: DomainAdaptation.WeightSchedule = .fixed
+    public var targetBatchSize: Int?
+    public var domainHidden: [Int] = [100]
+    public var objective: DomainAdaptation.Method?
+
+    init(_ f: inout Fields, source: Recipe.DataSpec) throws {
+        guard let name = try f.choice("method", Method.allCases.map(\.rawValue)) else {
+            throw f.error("method", "is required (\(Method.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        method = Method(rawValue: name)!
+        var t = try f.section("target")
+        guard f.has("target") else { throw f.error("target", "is required: the target domain's data, as under data:") }
+        target = try Recipe.DataSpec(&t)
+        try t.finish()
+        selection = Selection(rawValue: try f.choice("select", Selection.allCases.map(\.rawValue),
+                                                     default: Selection.sourceValidation.rawValue)!)!
+        if selection == .sourceValidation && source.validation == 0 && method != .targetOnly {
+            throw f.error("select", "source-validation needs data.validation > 0 (or select: last-epoch)")
+        }
+        guard [.sourceOnly, .targetOnly].contains(method) == false else { return }
+        weight = Float(try f.double("weight") ?? 1)
+        if !(weight >= 0) { throw f.error("weight", "must be ≥ 0, got \(weight)") }
+        schedule = DomainAdaptation.WeightSchedule(rawValue: try f.choice(
+            "schedule", DomainAdaptation.WeightSchedule.allCases.map(\.rawValue), default: method == .dann ? "dann" : "fixed")!)!
+        targetBatchSize = try f.int("target-batch-size", min: 2)
+        switch method {
+        case .dann:
+            domainHidden = try f.ints("domain-hidden") ?? [100]
+            if domainHidden.contains(where: { $0 <= 0 }) { throw f.error("domain-hidden", "widths must be positive") }
+            objective = .dann
+        case .mmd:
+            let multipliers = try f.doubles("kernel-multipliers") ?? [0.25, 0.5, 1, 2, 4]
+            if multipliers.isEmpty || multipliers.contains(where: { $0 <= 0 }) {
+                throw f.error("kernel-multipliers", "must be positive numbers")
+            }
+            let bandwidth = try f.double("bandwidth")
+            if let bandwidth, !(bandwidth > 0) { throw f.error("bandwidth", "must be > 0, got \(bandwidth)") }
+            objective = .mmd(multipliers: multipliers.map(Float.init), bandwidth: bandwidth.map(Float.init))
+        case .coral:
+            objective = .coral
+        case .pseudoLabel:
+            let threshold = try f.fraction("threshold") ?? 0.9
+            objective = .pseudoLabel(threshold: Float(threshold), warmupEpochs: try f.int("warmup-epochs", min: 0) ?? 1)
+        case .sourceOnly, .targetOnly:
+            break
+        }
     }
 }
 

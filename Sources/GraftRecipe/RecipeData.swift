@@ -21,6 +21,16 @@ public struct RecipeData {
     /// What loading found worth telling (duplicates removed, files decoded as Windows-1252).
     public let notes: [String]
 
+    /// The same rows with each input flattened to one vector (image rows for an MLP).
+    func flattened() -> RecipeData {
+        let width = inputShape.reduce(1, *)
+        func flat(_ rows: LabelledRows?) -> LabelledRows? {
+            rows.map { LabelledRows(inputs: $0.inputs.reshaped([$0.count, width]), labels: $0.labels) }
+        }
+        return RecipeData(train: flat(train)!, validation: flat(validation), test: flat(test), classNames: classNames,
+                          inputShape: [width], notes: notes)
+    }
+
     /// Reads and splits `spec`; text is tokenised with `tokenizer`.
     static func load(_ spec: Recipe.DataSpec, seed: UInt64, tokenizer: WordPieceTokenizer?) throws -> RecipeData {
         switch spec.format {
@@ -58,11 +68,16 @@ public struct RecipeData {
                                   describe: describe)
             func rows(_ d: LabelledData) -> LabelledRows? {
                 guard d.count > 0 else { return nil }
-                return LabelledRows(inputs: Tensor(d.features, shape: [d.count] + shape), labels: d.labels)
+                var inputs = Tensor(d.features, shape: [d.count] + shape)
+                if let c = spec.crop { inputs = inputs.slice(axis: 2, c[0]..<(c[0] + c[2])).slice(axis: 3, c[1]..<(c[1] + c[3])) }
+                if let size = spec.resize { inputs = resizeImages(inputs, height: size[0], width: size[1]) }
+                return LabelledRows(inputs: inputs, labels: d.labels)
             }
             guard let trainRows = rows(train) else { throw DataError(file: spec.path, line: nil, problem: "no rows left to train on") }
             return RecipeData(train: trainRows, validation: rows(parts[1]), test: rows(parts[0]),
-                              classNames: (0..<data.classCount).map(String.init), inputShape: shape, notes: [])
+                              classNames: (0..<data.classCount).map(String.init),
+                              inputShape: [shape[0]] + (spec.resize ?? spec.crop.map { [$0[2], $0[3]] } ?? Array(shape.dropFirst())),
+                              notes: [])
         }
     }
 }

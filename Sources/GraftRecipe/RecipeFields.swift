@@ -119,6 +119,14 @@ struct Fields {
         }
     }
 
+    mutating func doubles(_ key: String) throws -> [Double]? {
+        guard let n = node(key) else { return nil }
+        return try texts(n, key).map { s in
+            guard let v = Double(s), v.isFinite else { throw error(key, "\(quotedExcerpt(s)) is not a number") }
+            return v
+        }
+    }
+
     /// The remaining fields as options for a named component (a schedule), each read and checked by it.
     mutating func namedOptions(owner: String, excluding: Set<String>) throws -> NamedOptions {
         var pairs: [(key: String, value: [String])] = []

@@ -17,6 +17,8 @@ public struct RunResult {
     public let testedEpoch: Int
     /// Those weights on the test rows; nil without test rows.
     public let test: Evaluation?
+    /// Domain adaptation: those weights on the target domain's test rows.
+    public let targetTest: Evaluation?
 }
 
 /// Carries out a recipe on every rank of `communicator`: data, model, strategy, optimizer and schedule, training
@@ -65,7 +67,8 @@ public final class RecipeRun {
                        report.epoch + 1, report.trainLoss, data.validation == nil ? "fit" : "val", report.evaluation.loss,
                        100 * report.evaluation.accuracy, report.evaluation.macroF1,
                        report.learningRates[headGroup], seconds, report.improved ? "  *" : "")
-                + (report.skippedSteps > 0 ? "  (\(report.skippedSteps) steps skipped: non-finite gradient)" : ""))
+                + (report.skippedSteps > 0 ? "  (\(report.skippedSteps) steps skipped: non-finite gradient)" : "")
+                + (setup.objective.map(adaptationSummary) ?? ""))
             guard let output, communicator.isRoot else { return .proceed }
             if !started { try startOutput(output); started = true }
             var metrics = EpochMetrics(report)
@@ -100,7 +103,7 @@ public final class RecipeRun {
         }
         // The best epoch is chosen on validation rows; without them the last weights stand.
         var weightsEpoch = trainer.epochCount - 1
-        if data.validation != nil, let best = trainer.bestEpoch {
+        if data.validation != nil, recipe.adaptation?.selection != .lastEpoch, let best = trainer.bestEpoch {
             trainer.restoreBest()
             weightsEpoch = best
         }
@@ -113,8 +116,15 @@ public final class RecipeRun {
                            test.confusion.recall(c), test.confusion.f1(c)))
             }
         }
+        var targetTest: Evaluation?
+        if let a = recipe.adaptation, let rows = a.method == .targetOnly ? data.test : setup.target?.test {
+            targetTest = try trainer.evaluate(setup.batches(rows, false))
+            say(String(format: "target test (%@, weights of epoch %d by %@): loss %.4f  accuracy %.2f%%  macro-F1 %.4f",
+                       a.method.rawValue, weightsEpoch + 1, a.selection.rawValue, targetTest!.loss,
+                       100 * targetTest!.accuracy, targetTest!.macroF1))
+        }
         let result = RunResult(strategy: strategy, reason: reason, reports: reports, bestEpoch: trainer.bestEpoch,
-                               testedEpoch: weightsEpoch, test: test)
+                               testedEpoch: weightsEpoch, test: test, targetTest: targetTest)
         if let output {
             // Rank 0 writes; the others learn whether it could.
             try communicator.agree {
@@ -129,6 +139,9 @@ public final class RecipeRun {
     /// What training needs, made on every rank.
     private struct Setup {
         let data: RecipeData
+        /// Domain adaptation: the target domain's rows, and the objective that uses them.
+        let target: RecipeData?
+        let objective: DomainAdaptation?
         let tuner: FineTuner
         let strategy: FineTuningStrategy
         let reason: String?
@@ -149,8 +162,31 @@ public final class RecipeRun {
         if recipe.data.format == .textFolder && tokenizer == nil {
             throw RecipeError(file: recipe.file, line: nil, field: "model.architecture", "text data needs a bert model")
         }
-        let data = try RecipeData.load(recipe.data, seed: recipe.seed, tokenizer: tokenizer)
+        // An MLP takes each row as one vector: image rows are flattened.
+        let flat = recipe.model.architecture == .mlp
+        func load(_ spec: Recipe.DataSpec) throws -> RecipeData {
+            let data = try RecipeData.load(spec, seed: recipe.seed, tokenizer: tokenizer)
+            return flat && data.inputShape.count > 1 ? data.flattened() : data
+        }
+        var data = try load(recipe.data)
         data.notes.forEach(say)
+        var target: RecipeData?
+        if let a = recipe.adaptation {
+            let targetData = try load(a.target)
+            targetData.notes.forEach(say)
+            guard targetData.classNames == data.classNames else {
+                throw RecipeError(file: recipe.file, line: nil, field: "adaptation.target.path", "\(a.target.path) has classes "
+                    + "\(targetData.classNames.joined(separator: ", ")), the source \(data.classNames.joined(separator: ", "))")
+            }
+            guard targetData.inputShape == data.inputShape else {
+                throw RecipeError(file: recipe.file, line: nil, field: "adaptation.target", "target rows are \(targetData.inputShape), "
+                    + "source rows \(data.inputShape); give both the same shape (resize: for images)")
+            }
+            say("source: \(recipe.data.path): \(data.train.count) training, \(data.validation?.count ?? 0) validation rows")
+            say("target: \(a.target.path): \(targetData.train.count) \(a.method == .targetOnly ? "labelled training" : "unlabelled")"
+                + ", \(targetData.validation?.count ?? 0) validation, \(targetData.test?.count ?? 0) test rows (labels for the report only)")
+            if a.method == .targetOnly { data = targetData } else { target = targetData }
+        }
         say("data: \(data.train.count) training, \(data.validation?.count ?? 0) validation, \(data.test?.count ?? 0) test rows; "
             + "\(data.classNames.count) classes (\(data.classNames.joined(separator: ", ")))")
 
@@ -219,21 +255,38 @@ public final class RecipeRun {
             } catch { throw RecipeError(file: recipe.file, line: nil, field: "schedule", "\(error)") }
         }
         let kind = recipe.optimizer.kind
+        let smoothing = t.labelSmoothing
+        let loss: (Tensor, [Int]) -> Tensor = { Tensor.crossEntropy($0, targets: $1, labelSmoothing: smoothing) }
+        var objective: DomainAdaptation?
+        if let a = recipe.adaptation, let method = a.objective, let target {
+            if strategy.stages.contains(where: \.cached) {
+                throw RecipeError(file: recipe.file, line: nil, field: "strategy", "\(a.method.rawValue) adapts the body's "
+                    + "features in every step, so they cannot be cached: set the strategy's cached (or cached-head) to false")
+            }
+            let targetBatches = Batches(inputs: target.train.inputs, labels: [Int](repeating: 0, count: target.train.count),
+                                        batchSize: a.targetBatchSize ?? t.batchSize, shuffle: true, seed: recipe.seed)
+            objective = DomainAdaptation(method: method, model: model, target: targetBatches, weight: a.weight,
+                                         schedule: a.schedule, totalSteps: steps, domainHidden: a.domainHidden,
+                                         communicator: communicator, loss: loss, using: &rng)
+            say("adaptation: \(a.method.rawValue), weight \(a.weight) (\(a.schedule.rawValue) schedule), target batch "
+                + "\(targetBatches.batchSize); weights chosen by \(a.selection.rawValue)")
+        } else if let a = recipe.adaptation {
+            say("adaptation: \(a.method.rawValue) baseline; weights chosen by \(a.selection.rawValue)")
+        }
         let tuner = try FineTuner(model: model, strategy: strategy, configuration: configuration,
                                   base: recipe.optimizer.options, communicator: communicator,
+                                  auxiliaries: objective?.domainClassifier.map { [("domain_classifier", $0)] } ?? [],
                                   makeOptimizer: { try kind.make($0) })
+        tuner.trainer.objective = objective
         let trainer = tuner.trainer
         trainer.plateau = plateau
-        if t.labelSmoothing > 0 {
-            let smoothing = t.labelSmoothing
-            trainer.loss = { Tensor.crossEntropy($0, targets: $1, labelSmoothing: smoothing) }
-        }
+        if t.labelSmoothing > 0 { trainer.loss = loss }
         say("optimizer: \(kind.rawValue), \(steps) steps of \(t.batchSize)"
             + (t.accumulationSteps > 1 ? " × \(t.accumulationSteps) accumulated" : "")
             + (recipe.schedule.map { ", schedule \($0.kind.rawValue)" } ?? ""))
 
         if let resume, let saved {
-            try Checkpoint.loadModel(model, from: "\(resume)/last")
+            try Checkpoint.loadModel(trainer.model, from: "\(resume)/last")
             try Checkpoint.loadOptimizer(trainer.optimizer, from: "\(resume)/last")
             let bestFrom = try bestCheckpoint(of: saved, in: resume)
             let best = try bestFrom.map { try Checkpoint.loadWeights(from: $0) }
@@ -254,7 +307,8 @@ public final class RecipeRun {
             try prepareOutput(output)
         }
         if output == nil { say("output: none, so nothing is saved (set output: in the recipe, or pass --output)") }
-        return Setup(data: data, tuner: tuner, strategy: strategy, reason: reason, batches: batches)
+        return Setup(data: data, target: target, objective: objective, tuner: tuner, strategy: strategy, reason: reason,
+                     batches: batches)
     }
 
     /// Where the best epoch's weights of `saved` are: `best/` when it holds that epoch. A kill between an epoch's
@@ -341,7 +395,12 @@ public final class RecipeRun {
                                  .init(name: name, precision: test.confusion.precision(c), recall: test.confusion.recall(c),
                                        f1: test.confusion.f1(c))
                              })
-            }, ranks: communicator.size, skippedSteps: r.reports.reduce(0) { $0 + $1.skippedSteps })
+            }, ranks: communicator.size, skippedSteps: r.reports.reduce(0) { $0 + $1.skippedSteps },
+            adaptation: recipe.adaptation.map { a in
+                Results.Adaptation(method: a.method.rawValue, selection: a.selection.rawValue,
+                                   targetTest: r.targetTest.map { .init(loss: $0.loss.isFinite ? $0.loss : nil, accuracy: $0.accuracy,
+                                                                        macroF1: $0.macroF1) })
+            })
         try AtomicDirectory.writeFile(try jsonText(results), named: "results.json", in: output)
     }
 }
@@ -369,10 +428,31 @@ struct Results: Encodable {
     let test: Test?
     let ranks: Int
     let skippedSteps: Int
+    /// Domain adaptation: the method, how the weights were chosen (never with target labels), the target test.
+    struct Adaptation: Encodable {
+        struct TargetTest: Encodable {
+            let loss: Double?
+            let accuracy, macroF1: Double
+            enum CodingKeys: String, CodingKey { case loss, accuracy, macroF1 = "macro_f1" }
+        }
+        let method, selection: String
+        let targetTest: TargetTest?
+        enum CodingKeys: String, CodingKey { case method, selection, targetTest = "target_test" }
+    }
+    let adaptation: Adaptation?
     enum CodingKeys: String, CodingKey {
         case strategy, epochs, seconds, autoReason = "auto_reason", bestEpoch = "best_epoch"
         case bestEvaluation = "best_evaluation", testedEpoch = "tested_epoch", test, ranks, skippedSteps = "skipped_steps"
+        case adaptation
     }
+}
+
+/// The adaptation term's mean over the epoch, for the epoch line.
+private func adaptationSummary(_ objective: DomainAdaptation) -> String {
+    let name = objective.method == .dann ? "domain loss" : "adaptation"
+    var text = String(format: "  %@ %.4f", name, objective.epochMeanTerm)
+    if case .pseudoLabel = objective.method { text += "  pseudo-labelled \(objective.pseudoLabelled)" }
+    return text
 }
 
 private func appendLine(_ line: String, to path: String) throws {

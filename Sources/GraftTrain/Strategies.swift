@@ -1,3 +1,4 @@
+import Foundation
 import GraftCore
 import GraftData
 import GraftDistributed
@@ -134,6 +135,7 @@ public final class FineTuner {
     /// come from `base`.
     public init(model: any BlockClassifier, strategy: FineTuningStrategy, configuration: Trainer.Configuration,
                 base: GroupOptions? = nil, communicator: any Communicator = LocalCommunicator(),
+                auxiliaries: [(String, Module)] = [],
                 makeOptimizer: ([ParameterGroup]) throws -> any Optimizer = { try Adam(groups: $0) }) throws {
         let blocks = model.blocks
         require(!blocks.isEmpty, "FineTuner: \(type(of: model)) has no blocks")
@@ -144,12 +146,19 @@ public final class FineTuner {
             options.learningRate = rates[i]
             return GroupSpec(block.0, .blocks([block.0]), options: options, frozen: i < blocks.count - trainable)
         }
+        // Auxiliary modules train from the start at the head's rate, each a group of its own.
+        for (name, _) in auxiliaries {
+            var options = base ?? GroupOptions(learningRate: rates[blocks.count - 1])
+            options.learningRate = rates[blocks.count - 1]
+            specs.append(GroupSpec(name, .regex("\(NSRegularExpression.escapedPattern(for: name))\\..*"), options: options))
+        }
         let inBlocks = Set(blocks.flatMap { $0.1.namedParameters().map { ObjectIdentifier($0.1) } })
         if model.namedParameters().contains(where: { !inBlocks.contains(ObjectIdentifier($0.1)) }) {
             specs.append(GroupSpec("unused", .rest, frozen: true))
         }
-        let groups = try makeGroups(model, blocks: blocks, specs: specs, base: base ?? GroupOptions(learningRate: rates[0]))
-        trainer = Trainer(model: model, forward: { model($0) }, optimizer: try makeOptimizer(groups),
+        let trained: Module = auxiliaries.isEmpty ? model : WithAuxiliaries(model, auxiliaries)
+        let groups = try makeGroups(trained, blocks: blocks, specs: specs, base: base ?? GroupOptions(learningRate: rates[0]))
+        trainer = Trainer(model: trained, forward: { model($0) }, optimizer: try makeOptimizer(groups),
                           configuration: configuration, communicator: communicator)
         (self.model, self.strategy, blockNames) = (model, strategy, blocks.map(\.0))
         trainer.onEpochStart.append { [unowned self] _ in apply(epoch: strategyEpoch) }

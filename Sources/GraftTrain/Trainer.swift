@@ -140,6 +140,8 @@ public final class Trainer {
     public let communicator: any Communicator
     /// The training loss from logits and labels, a mean over the rows; cross-entropy by default.
     public var loss: (Tensor, [Int]) -> Tensor = { Tensor.crossEntropy($0, targets: $1) }
+    /// Replaces `loss` in training steps when set (domain adaptation, say); evaluation still uses `loss`.
+    public var objective: (any StepObjective)?
     /// Learning rate of each optimizer group before scheduling; strategies change it between stages.
     public var baseRates: [Float]
     /// Called before each epoch (after `model.train()`), e.g. to unfreeze blocks.
@@ -280,7 +282,14 @@ public final class Trainer {
             // The step's loss is the mean over its global rows; with k micro-batches per step each counts 1/k (1/r
             // for a last group of r < k). A rank's share of that is its rows' mean times rows/global rows.
             let groupSize = min(k, steps - s / k * k)
-            if !batch.labels.isEmpty {
+            if let objective {
+                let part = try withRowKeys(seed: data.seed, epoch: epoch, rows: batch.rows) {
+                    try objective.share(of: batch, at: StepPosition(epoch: epoch, step: s, stepsPerEpoch: steps))
+                }
+                totals[0] += part.lossSum
+                totals[1] += Double(part.rows)
+                if let share = part.loss, share.requiresGrad { (groupSize == 1 ? share : share / Float(groupSize)).backward() }
+            } else if !batch.labels.isEmpty {
                 let lossValue = withRowKeys(seed: data.seed, epoch: epoch, rows: batch.rows) {
                     loss(forward(batch.inputs), batch.labels)
                 }
@@ -410,6 +419,31 @@ public final class Trainer {
     }
 
     private func snapshot() -> [[Float]] { model.stateDict().map { $0.1.scalars } }
+}
+
+/// Where a training step is: its epoch, its index in the epoch, and the epoch's steps.
+public struct StepPosition: Sendable {
+    public var epoch: Int, step: Int, stepsPerEpoch: Int
+    /// Steps before this one since the start of training.
+    public var globalStep: Int { epoch * stepsPerEpoch + step }
+}
+
+/// A rank's share of one step's loss (see `StepObjective`).
+public struct ObjectiveShare {
+    /// Nil when this rank contributes nothing to the gradient.
+    public var loss: Tensor?
+    /// The reported training loss is Σ lossSum / Σ rows over steps and ranks.
+    public var lossSum: Double
+    public var rows: Int
+    public init(loss: Tensor?, lossSum: Double, rows: Int) { (self.loss, self.lossSum, self.rows) = (loss, lossSum, rows) }
+}
+
+/// A training loss beyond one of logits and labels. Given this rank's part of a step's global batch (possibly
+/// empty), it returns this rank's share of the loss of the whole global batch: the gradients of the shares, summed
+/// over ranks, must be the gradient of that loss, so that N ranks train as one. It is called on every rank for every
+/// step in the same order, and so may use collectives (to gather features of the whole batch, say).
+public protocol StepObjective: AnyObject {
+    func share(of batch: Batch, at position: StepPosition) throws -> ObjectiveShare
 }
 
 /// A position inside an epoch: steps done, the global training-loss sums over them, steps skipped.
