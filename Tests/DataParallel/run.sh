@@ -2,7 +2,8 @@
 # shellcheck disable=SC2016  # the bash -c scripts expand their variables in the ranks, hence single quotes
 # Data-parallel `graft train` under real mpirun: N ranks must give what 1 rank gives. Each case trains the recipe
 # Tests/DataParallel/digits.yaml on 1 rank and on N, then compares the final weights (per tensor, relative 1e-5) and
-# every epoch's validation figures with compare_runs.py. Also: a rank that trains other parameters stops the job
+# every epoch's validation figures with compare_runs.py; domain adaptation trains Tests/DataParallel/adaptation.yaml.
+# Also: a rank that trains other parameters stops the job
 # with the mismatch named; a file missing on one rank stops it at start-up; a 2-rank run killed with SIGKILL and
 # resumed ends bit-identical to one never stopped. Exits non-zero at the first failure.
 # Usage: Tests/DataParallel/run.sh GRAFT_BINARY
@@ -84,6 +85,13 @@ same two-stage-cached 2 -- "${two_stage[@]}"
 # Synchronised batch norm: N ranks normalise over the global batch as 1 rank does (a short last batch is dropped).
 same sync-batch-norm 2 3 -- --set model.architecture=small-cnn --set "data.image=[1, 8, 8]" \
     --set training.sync-batch-norm=true --set strategy.lr=0.02 --set training.epochs=1
+# Domain adaptation: DANN's per-row domain loss, and MMD and CORAL over the global batch's gathered features; pseudo-
+# labels decided from every rank's share of the target rows.
+for method in dann mmd coral; do
+    recipe=$here/adaptation.yaml same "adaptation-$method" 2 3 -- --set adaptation.method=$method
+done
+recipe=$here/adaptation.yaml same adaptation-pseudo-label 2 -- --set adaptation.method=pseudo-label \
+    --set adaptation.threshold=0.6 --set training.epochs=3
 # Dropout keyed on (seed, epoch, row): pretrained MiniLM's top blocks fine-tuned with dropout on, 2 ranks = 1 rank.
 recipe=$here/bbc.yaml same bert-dropout 2 --
 # (f) the transport of a multi-node job.
