@@ -273,6 +273,8 @@ public struct AdaptationSpec {
     public var method: Method
     public var target: Recipe.DataSpec
     public var selection: Selection
+    /// Labelled target rows per class that join the source's training rows (semi-supervised adaptation).
+    public var labelledPerClass = 0
     /// The objective for the training methods (nil for the two baselines).
     public var weight: Float = 1
     public var schedule: DomainAdaptation.WeightSchedule = .fixed
@@ -294,6 +296,7 @@ public struct AdaptationSpec {
         if selection == .sourceValidation && source.validation == 0 && method != .targetOnly {
             throw f.error("select", "source-validation needs data.validation > 0 (or select: last-epoch)")
         }
+        if method != .targetOnly { labelledPerClass = try f.int("labelled-per-class", min: 0) ?? 0 }
         guard [.sourceOnly, .targetOnly].contains(method) == false else { return }
         weight = Float(try f.double("weight") ?? 1)
         if !(weight >= 0) { throw f.error("weight", "must be ≥ 0, got \(weight)") }

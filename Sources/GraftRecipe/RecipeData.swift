@@ -8,6 +8,10 @@ public struct LabelledRows {
     public let inputs: Tensor
     public let labels: [Int]
     public var count: Int { labels.count }
+
+    func subset(_ rows: [Int]) -> LabelledRows {
+        LabelledRows(inputs: inputs.indexSelect(axis: 0, Indices(rows, shape: [rows.count])), labels: rows.map { labels[$0] })
+    }
 }
 
 /// A recipe's data, split by class into training, validation and test rows.
@@ -29,6 +33,12 @@ public struct RecipeData {
         }
         return RecipeData(train: flat(train)!, validation: flat(validation), test: flat(test), classNames: classNames,
                           inputShape: [width], notes: notes)
+    }
+
+    /// The same data with `rows` added to the training rows.
+    func addingTrainingRows(_ rows: LabelledRows) -> RecipeData {
+        RecipeData(train: LabelledRows(inputs: Tensor.concat([train.inputs, rows.inputs], axis: 0), labels: train.labels + rows.labels),
+                   validation: validation, test: test, classNames: classNames, inputShape: inputShape, notes: notes)
     }
 
     /// Reads and splits `spec`; text is tokenised with `tokenizer`.
@@ -121,7 +131,7 @@ private func rowsPerClass(_ labels: [Int], _ classCount: Int) -> [Int] {
 }
 
 /// At most `limit` rows of each class, chosen by a seeded shuffle, in row order.
-private func limited(_ labels: [Int], _ limit: Int, seed: UInt64) -> [Int] {
+func limited(_ labels: [Int], _ limit: Int, seed: UInt64) -> [Int] {
     var rng = RandomGenerator(seed: seed).split(0x6c696d)
     var chosen: [Int] = []
     for c in Set(labels).sorted() {

@@ -186,6 +186,11 @@ public final class RecipeRun {
             say("target: \(a.target.path): \(targetData.train.count) \(a.method == .targetOnly ? "labelled training" : "unlabelled")"
                 + ", \(targetData.validation?.count ?? 0) validation, \(targetData.test?.count ?? 0) test rows (labels for the report only)")
             if a.method == .targetOnly { data = targetData } else { target = targetData }
+            if a.labelledPerClass > 0 {
+                let picked = targetData.train.subset(limited(targetData.train.labels, a.labelledPerClass, seed: recipe.seed))
+                data = data.addingTrainingRows(picked)
+                say("adaptation: \(picked.count) labelled target rows (at most \(a.labelledPerClass) per class) join the source's training rows")
+            }
         }
         say("data: \(data.train.count) training, \(data.validation?.count ?? 0) validation, \(data.test?.count ?? 0) test rows; "
             + "\(data.classNames.count) classes (\(data.classNames.joined(separator: ", ")))")

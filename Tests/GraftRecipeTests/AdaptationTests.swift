@@ -84,6 +84,21 @@ private func adaptationRecipe(source: String, target: String, output: String, me
         #expect(resumed.targetTest?.accuracy == whole.targetTest?.accuracy)
     }
 
+    @Test func aFewLabelledTargetRowsJoinTraining() throws {
+        let (source, target) = (try blobCSV(), try shiftedBlobCSV(shift: 1.5, scale: 1.3))
+        let path = try recipeFile(adaptationRecipe(source: source, target: target, output: "\(try temporaryDirectory())/r",
+                                                   method: "coral", extra: "labelled-per-class: 2"))
+        let run = RecipeRun(try Recipe.load(path: path))
+        var lines: [String] = []
+        run.log = { lines.append($0) }
+        try run.run()
+        #expect(lines.contains("adaptation: 8 labelled target rows (at most 2 per class) join the source's training rows"), "\(lines)")
+        // 96 source training rows (160 less 20% validation and 20% test) and the 8 target rows.
+        #expect(lines.contains { $0.hasPrefix("data: 104 training") }, "\(lines)")
+        let baseline = errorText { _ = try Recipe.load(path: path, overrides: ["adaptation.method=target-only"]) }
+        #expect(baseline.contains("adaptation.labelled-per-class: unknown field"), "\(baseline)")
+    }
+
     @Test func mistakesAreNamed() throws {
         let (source, target) = (try blobCSV(), try shiftedBlobCSV(shift: 1.5, scale: 1.3))
         let path = try recipeFile(adaptationRecipe(source: source, target: target, output: "o", method: "mmd"))
