@@ -61,7 +61,9 @@ let package = Package(
                 swiftSettings: kernelFlags),
         .target(name: "GraftDistributed", dependencies: ["CMPI", "GraftCore"]),
         .target(name: "GraftRecipe", dependencies: ["GraftTrain", "GraftData", "GraftDistributed", "GraftIO", "GraftOptim", "GraftNN", "GraftCore"]),
-        .target(name: "GraftData", dependencies: ["GraftCore", "CJPEGDecode"], swiftSettings: kernelFlags),
+        .systemLibrary(name: "CFreeType", path: "Sources/CFreeType", pkgConfig: "freetype2",
+                       providers: [.apt(["libfreetype-dev", "pkg-config"])]),
+        .target(name: "GraftData", dependencies: ["GraftCore", "CJPEGDecode", "CFreeType"], swiftSettings: kernelFlags),
         .executableTarget(name: "graft", dependencies: [
             "CBLAS", "GraftCore", "GraftNN", "GraftIO", "GraftData", "GraftOptim", "GraftTrain", "GraftRecipe", "GraftDistributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
