@@ -89,6 +89,8 @@ public struct Recipe {
     /// Every scalar of the recipe after overrides, as `field.path` and its text in file order: what a resumed run
     /// must agree with.
     public var fields: [(path: String, value: String)] = []
+    /// The `field.path=value` overrides applied to the file.
+    public var overrides: [String] = []
 
     /// Reads `path`, applies `overrides` (`field.path=value`), and checks every field.
     public static func load(path: String, overrides: [String] = []) throws -> Recipe {
@@ -96,6 +98,7 @@ public struct Recipe {
         for o in overrides { root = try override(root, o, file: path) }
         var recipe = try Recipe(root, file: path)
         recipe.fields = flatten(root)
+        recipe.overrides = overrides
         return recipe
     }
 

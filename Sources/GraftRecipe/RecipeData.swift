@@ -78,10 +78,7 @@ public struct RecipeData {
                                   describe: describe)
             func rows(_ d: LabelledData) -> LabelledRows? {
                 guard d.count > 0 else { return nil }
-                var inputs = Tensor(d.features, shape: [d.count] + shape)
-                if let c = spec.crop { inputs = inputs.slice(axis: 2, c[0]..<(c[0] + c[2])).slice(axis: 3, c[1]..<(c[1] + c[3])) }
-                if let size = spec.resize { inputs = resizeImages(inputs, height: size[0], width: size[1]) }
-                return LabelledRows(inputs: inputs, labels: d.labels)
+                return LabelledRows(inputs: spec.inputs(d.features, rows: d.count), labels: d.labels)
             }
             guard let trainRows = rows(train) else { throw DataError(file: spec.path, line: nil, problem: "no rows left to train on") }
             return RecipeData(train: trainRows, validation: rows(parts[1]), test: rows(parts[0]),
@@ -89,6 +86,18 @@ public struct RecipeData {
                               inputShape: [shape[0]] + (spec.resize ?? spec.crop.map { [$0[2], $0[3]] } ?? Array(shape.dropFirst())),
                               notes: [])
         }
+    }
+}
+
+extension Recipe.DataSpec {
+    /// Scaled CSV features of `rows` rows as model inputs: [rows, features], or images [rows, C, H, W] cut by `crop`
+    /// and resampled to `resize`.
+    func inputs(_ features: [Float], rows: Int) -> Tensor {
+        guard let image else { return Tensor(features, shape: [rows, features.count / max(rows, 1)]) }
+        var inputs = Tensor(features, shape: [rows] + image)
+        if let c = crop { inputs = inputs.slice(axis: 2, c[0]..<(c[0] + c[2])).slice(axis: 3, c[1]..<(c[1] + c[3])) }
+        if let size = resize { inputs = resizeImages(inputs, height: size[0], width: size[1]) }
+        return inputs
     }
 }
 

@@ -75,7 +75,8 @@ public final class RecipeRun {
             metrics.seconds = seconds
             try appendLine(try jsonText(metrics, pretty: false), to: "\(output)/metrics.jsonl")
             let state = CheckpointState(trainer: trainer, strategyEpoch: tuner.strategyEpoch,
-                                        recipe: recipe.fields.map { "\($0.path)=\($0.value)" }, report: report)
+                                        recipe: recipe.fields.map { "\($0.path)=\($0.value)" }, report: report,
+                                        overrides: recipe.overrides, classes: data.classNames, inputShape: data.inputShape)
             try Checkpoint.save(trainer, state: state, to: "\(output)/last")
             if report.improved { try Checkpoint.save(trainer, state: state, to: "\(output)/best") }
             return .proceed
@@ -93,7 +94,8 @@ public final class RecipeRun {
                     guard let output, communicator.isRoot else { return }
                     if !started { try startOutput(output) }
                     let state = CheckpointState(trainer: trainer, strategyEpoch: tuner.strategyEpoch,
-                                                recipe: recipe.fields.map { "\($0.path)=\($0.value)" }, report: nil)
+                                                recipe: recipe.fields.map { "\($0.path)=\($0.value)" }, report: nil,
+                                                overrides: recipe.overrides, classes: data.classNames, inputShape: data.inputShape)
                     try Checkpoint.save(trainer, state: state, to: "\(output)/last")
                 }
                 say("\(interruption)" + (output.map { "; wrote \($0)/last, continue with --resume \($0)" }

@@ -35,9 +35,15 @@ public struct CheckpointState: Codable, Sendable {
     public var recipe: [String]
     /// The last epoch's figures.
     public var metrics: EpochMetrics?
+    /// What using the weights needs: the `--set` overrides the recipe ran with, the class names in output order,
+    /// and the shape of one input row (nil in checkpoints of older runs).
+    public var overrides: [String]?
+    public var classes: [String]?
+    public var inputShape: [Int]?
 
     /// The trainer's position after `report`.
-    public init(trainer: Trainer, strategyEpoch: Int, recipe: [String], report: EpochReport?) {
+    public init(trainer: Trainer, strategyEpoch: Int, recipe: [String], report: EpochReport?, overrides: [String]? = nil,
+                classes: [String]? = nil, inputShape: [Int]? = nil) {
         epoch = trainer.epochCount
         step = trainer.stepCount
         epochPosition = trainer.interruptedAt
@@ -51,6 +57,7 @@ public struct CheckpointState: Codable, Sendable {
         ranks = trainer.communicator.size
         self.recipe = recipe
         metrics = report.map(EpochMetrics.init)
+        (self.overrides, self.classes, self.inputShape) = (overrides, classes, inputShape)
     }
 }
 

@@ -10,6 +10,38 @@ public struct Evaluation: Sendable {
     public var confusion: ConfusionMatrix
     public var accuracy: Double { confusion.accuracy }
     public var macroF1: Double { confusion.macroF1 }
+
+    /// `model` (through `forward`) on `batches` in eval mode without recording, `loss` a mean over rows; each rank
+    /// takes its part of every batch and the sums are reduced, so every rank gets the global figures. `onBatch` is
+    /// told each batch's index first.
+    public static func of(_ model: Module, forward: (Tensor) -> Tensor, on batches: Batches,
+                          loss: (Tensor, [Int]) -> Tensor = { Tensor.crossEntropy($0, targets: $1) },
+                          communicator: any Communicator = LocalCommunicator(),
+                          onBatch: (Int) -> Void = { _ in }) throws -> Evaluation {
+        model.eval()
+        let data = batches.inOrder
+        let order = data.order(epoch: 0)
+        var lossSum = 0.0
+        var confusion: ConfusionMatrix?
+        withNoGrad {
+            for s in 0..<data.batchCount {
+                onBatch(s)
+                let batch = data.batch(order, step: s, rank: communicator.rank, of: communicator.size)
+                guard !batch.labels.isEmpty else { continue }
+                let logits = forward(batch.inputs)
+                lossSum += Double(loss(logits, batch.labels).item) * Double(batch.labels.count)
+                if confusion == nil { confusion = ConfusionMatrix(classes: logits.shape[1]) }
+                confusion!.add(logits: logits, targets: batch.labels)
+            }
+        }
+        // A rank without rows has no logits to count the classes from.
+        let classes = Int(try communicator.allReduce(Int64(confusion?.classes ?? 0), op: .max))
+        guard classes > 0 else { return Evaluation(loss: 0, confusion: ConfusionMatrix(classes: 1)) }
+        var totals = [lossSum] + (confusion?.counts ?? [Int](repeating: 0, count: classes * classes)).map(Double.init)
+        try communicator.allReduce(&totals)
+        let global = ConfusionMatrix(classes: classes, counts: totals.dropFirst().map { Int($0) })
+        return Evaluation(loss: global.total == 0 ? 0 : totals[0] / Double(global.total), confusion: global)
+    }
 }
 
 /// What one epoch did: the mean training loss, the evaluation (validation set, or the training set without one),
@@ -362,29 +394,9 @@ public final class Trainer {
     /// rank evaluates its part of every batch and the sums are reduced, so every rank gets the global figures.
     /// The model is left in eval mode; `fit` switches it back each epoch.
     public func evaluate(_ batches: Batches) throws -> Evaluation {
-        model.eval()
-        let data = batches.inOrder
-        let order = data.order(epoch: 0)
-        var lossSum = 0.0
-        var confusion: ConfusionMatrix?
-        withNoGrad {
-            for s in 0..<data.batchCount {
-                watchdog?.mark(epoch: epochCount, step: s)
-                let batch = data.batch(order, step: s, rank: communicator.rank, of: communicator.size)
-                guard !batch.labels.isEmpty else { continue }
-                let logits = forward(batch.inputs)
-                lossSum += Double(loss(logits, batch.labels).item) * Double(batch.labels.count)
-                if confusion == nil { confusion = ConfusionMatrix(classes: logits.shape[1]) }
-                confusion!.add(logits: logits, targets: batch.labels)
-            }
+        try Evaluation.of(model, forward: forward, on: batches, loss: loss, communicator: communicator) { [watchdog, epochCount] s in
+            watchdog?.mark(epoch: epochCount, step: s)
         }
-        // A rank without rows has no logits to count the classes from.
-        let classes = Int(try communicator.allReduce(Int64(confusion?.classes ?? 0), op: .max))
-        guard classes > 0 else { return Evaluation(loss: 0, confusion: ConfusionMatrix(classes: 1)) }
-        var totals = [lossSum] + (confusion?.counts ?? [Int](repeating: 0, count: classes * classes)).map(Double.init)
-        try communicator.allReduce(&totals)
-        let global = ConfusionMatrix(classes: classes, counts: totals.dropFirst().map { Int($0) })
-        return Evaluation(loss: global.total == 0 ? 0 : totals[0] / Double(global.total), confusion: global)
     }
 
     /// Puts the weights (parameters and buffers) of the best epoch back into the model.

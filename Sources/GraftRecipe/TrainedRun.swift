@@ -1,0 +1,89 @@
+import Foundation
+import GraftCore
+import GraftData
+import GraftNN
+import GraftTrain
+
+/// A run directory loaded for use: the recipe with the overrides it ran with, the class names, and the model with
+/// the weights of `best/` (or of `last/` when there is no `best/`), in eval mode.
+public struct TrainedRun {
+    public let directory: String
+    public let recipe: Recipe
+    /// The checkpoint the weights came from, and its state.
+    public let checkpoint: String
+    public let state: CheckpointState
+    public let classNames: [String]
+    public let inputShape: [Int]
+    public let model: any BlockClassifier
+    public let tokenizer: WordPieceTokenizer?
+
+    public init(_ directory: String) throws {
+        self.directory = directory
+        let best = "\(directory)/best"
+        checkpoint = FileManager.default.fileExists(atPath: "\(best)/state.json") ? best : "\(directory)/last"
+        state = try Checkpoint.loadState(from: checkpoint)
+        guard let classes = state.classes, let shape = state.inputShape else {
+            throw CheckpointError(path: "\(checkpoint)/state.json", "names no classes or input shape (an older Graft wrote it); train the run again")
+        }
+        (classNames, inputShape) = (classes, shape)
+        recipe = try Recipe.load(path: "\(directory)/recipe.yaml", overrides: state.overrides ?? [])
+        tokenizer = try recipe.model.tokenizer(vocabulary: recipe.data.vocabulary)
+        var rng = RandomGenerator(seed: recipe.seed)
+        (model, _) = try recipe.model.build(classes: classes.count, inputShape: shape, padId: tokenizer?.padId ?? 0, using: &rng)
+        // Modules trained beside the model (a domain classifier) are not part of it.
+        let tensors = try Checkpoint.loadWeights(from: checkpoint).filter { !$0.0.hasPrefix("domain_classifier.") }
+        try model.load(Dictionary(uniqueKeysWithValues: tensors), strict: true, source: "\(checkpoint)/model.safetensors")
+        model.eval()
+    }
+
+    /// The data the run's recipe describes, split as in training: the test rows the run reported on are
+    /// `test` (the target domain's, for a domain-adaptation run).
+    public func recipeData() throws -> RecipeData {
+        let spec = recipe.adaptation?.target ?? recipe.data
+        return try loadData(spec)
+    }
+
+    /// Every row of `path`, read as the recipe reads its data (same format, scale, image shape, tokenizer), as the
+    /// training rows of the result.
+    public func data(at path: String) throws -> RecipeData {
+        var spec = recipe.adaptation?.target ?? recipe.data
+        (spec.path, spec.validation, spec.test, spec.limitPerClass) = (path, 0, 0, nil)
+        let data = try loadData(spec)
+        guard data.classNames.count <= classNames.count else {
+            throw DataError(file: path, line: nil, problem: "has \(data.classNames.count) classes, the run's model \(classNames.count)")
+        }
+        return data
+    }
+
+    /// Inputs of the recipe's kind from raw items: texts for a text recipe, CSV rows of feature values (a trailing
+    /// label allowed) for a CSV one; `source` names where they came from, for errors.
+    public func inputs(texts: [String]) -> Tensor {
+        let batch = tokenizer!.encodeBatch(texts, maxLength: recipe.data.maxTokens, padding: .longest)
+        return Tensor(batch.ids.map(Float.init), shape: batch.shape)
+    }
+
+    public func inputs(csvLines lines: [(text: String, file: String, line: Int)]) throws -> Tensor {
+        let spec = recipe.adaptation?.target ?? recipe.data
+        let width = spec.image?.reduce(1, *) ?? inputShape.reduce(1, *)
+        var features: [Float] = []
+        for (text, file, line) in lines {
+            let cells = text.split(separator: ",", omittingEmptySubsequences: false)
+            guard cells.count == width || cells.count == width + 1 else {
+                throw DataError(file: file, line: line, problem: "has \(cells.count) values; the run's rows have \(width) (and may end with a label)")
+            }
+            for (column, cell) in cells.prefix(width).enumerated() {
+                guard let v = Float(cell.trimmingCharacters(in: .whitespaces)), v.isFinite else {
+                    throw DataError(file: file, line: line, problem: "column \(column + 1): \(quotedExcerpt(String(cell))) is not a finite number")
+                }
+                features.append(v * spec.scale)
+            }
+        }
+        let inputs = spec.inputs(features, rows: lines.count)
+        return recipe.model.architecture == .mlp ? inputs.reshaped([lines.count, inputs.count / max(lines.count, 1)]) : inputs
+    }
+
+    private func loadData(_ spec: Recipe.DataSpec) throws -> RecipeData {
+        let data = try RecipeData.load(spec, seed: recipe.seed, tokenizer: tokenizer)
+        return recipe.model.architecture == .mlp && data.inputShape.count > 1 ? data.flattened() : data
+    }
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import GraftCore
+import GraftData
+import GraftRecipe
+
+/// Classifies new inputs with a trained run.
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Classify new inputs with a trained run's best weights.",
+        discussion: """
+            Reads inputs as the run's recipe reads its data, with its tokenizer, scaling and image shape: for a text \
+            recipe, each file is one document, a folder gives its files, and without INPUT (or with -) each line of \
+            standard input is one document; for a CSV recipe, each line of each file (or of standard input) is a row \
+            of feature values, a trailing label allowed and ignored. Prints the label and the top-k probabilities.
+            """)
+
+    @Argument(help: ArgumentHelp("A run directory written by graft train.", valueName: "RUN_DIR")) var directory: String
+    @Argument(help: "Files or folders to classify; none or - reads standard input.") var inputs: [String] = []
+    @Option(help: "How many classes to list per input.") var top = 3
+    @Option(help: "table or json (one JSON object per line).") var format = "table"
+
+    func validate() throws {
+        if top < 1 { throw ValidationError("--top must be ≥ 1, got \(top)") }
+        if !["table", "json"].contains(format) { throw ValidationError("--format must be table or json, got \(format)") }
+    }
+
+    func run() throws {
+        // Standard input reaches rank 0 only: under mpirun rank 0 does the work and the others wait for it.
+        try runOnEveryRank("graft predict") { communicator in
+            if communicator.isRoot { try classify() }
+            try communicator.barrier()
+        }
+    }
+
+    private func classify() throws {
+        let trained = try TrainedRun(directory)
+        let text = trained.recipe.data.format == .textFolder
+        var names: [String] = []
+        var items: [(text: String, file: String, line: Int)] = []
+        for input in inputs.isEmpty ? ["-"] : inputs {
+            if input == "-" {
+                var line = 0
+                while let l = readLine() {
+                    line += 1
+                    guard !l.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+                    items.append((l, "stdin", line)); names.append(text ? excerptOf(l) : "stdin:\(line)")
+                }
+                continue
+            }
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: input, isDirectory: &isFolder) else {
+                throw DataError(file: input, line: nil, problem: "no such file or folder")
+            }
+            let files = isFolder.boolValue
+                ? try FileManager.default.contentsOfDirectory(atPath: input).sorted().map { "\(input)/\($0)" } : [input]
+            for file in files {
+                let content = String(decoding: try readRegularFile(file), as: UTF8.self)
+                if text {
+                    items.append((content, file, 1)); names.append(file)
+                } else {
+                    for (i, l) in content.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+                    where !l.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                        items.append((String(l).trimmingCharacters(in: .newlines), file, i + 1)); names.append("\(file):\(i + 1)")
+                    }
+                }
+            }
+        }
+        guard !items.isEmpty else {
+            throw DataError(file: inputs.isEmpty ? "stdin" : inputs.joined(separator: ", "), line: nil, problem: "nothing to classify: no text or rows")
+        }
+        let model = trained.model
+        var rows: [[Float]] = []
+        for start in stride(from: 0, to: items.count, by: 64) {
+            let chunk = Array(items[start..<min(start + 64, items.count)])
+            let x = text ? trained.inputs(texts: chunk.map(\.text)) : try trained.inputs(csvLines: chunk)
+            let p = withNoGrad { model(x).softmax(axis: 1) }
+            let k = p.shape[1]
+            rows += (0..<chunk.count).map { i in Array(p.scalars[(i * k)..<((i + 1) * k)]) }
+        }
+        let classes = trained.classNames
+        for (name, probabilities) in zip(names, rows) {
+            let ranked = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }.prefix(top)
+            if format == "json" {
+                let entry: [String: Any] = ["input": name, "label": classes[ranked.first!],
+                                            "top": ranked.map { ["label": classes[$0], "probability": Double(probabilities[$0])] }]
+                let data = try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print("\(classes[ranked.first!])\t" + ranked.map { String(format: "%@ %.3f", classes[$0], probabilities[$0]) }.joined(separator: "  ")
+                      + "\t\(name)")
+            }
+        }
+    }
+}
+
+/// The start of a line, for naming it.
+private func excerptOf(_ line: String) -> String { line.count <= 40 ? line : String(line.prefix(37)) + "…" }
