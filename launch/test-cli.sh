@@ -49,6 +49,22 @@ check "train caches MiniLM features for BBC News" 0 "strategy: feature extractio
 check "train runs two-stage, unfreezing the top blocks" 0 "strategy: two-stage (head for 3 epochs" -- \
     "$BIN" train recipes/bbc-minilm-two-stage.yaml --set data.limit-per-class=8 --set data.max-tokens=24 \
     --set training.epochs=4 --set schedule.warmup-steps=1 --output "$runs/two-stage"
+# graft evaluate and graft predict on those runs.
+check "evaluate gives the run's own test figures" 0 "" -- bash -c "
+    acc=\$(python3 -c 'import json,sys; print(\"%.2f%%\" % (100 * json.load(open(sys.argv[1]))[\"test\"][\"accuracy\"]))' '$runs/mnist/results.json')
+    '$BIN' evaluate '$runs/mnist' --svg '$WORK/confusion.svg' | grep -q \"accuracy \$acc\" &&
+    python3 -c 'import sys, xml.dom.minidom as m; m.parse(sys.argv[1])' '$WORK/confusion.svg'"
+check "evaluate reads other data as the recipe does" 0 "on every row of" -- \
+    "$BIN" evaluate "$runs/mnist" --data "${GRAFT_ASSETS:-.cache/assets}/mnist_5k.csv"
+check "evaluate names a directory without a checkpoint" 1 "$WORK/none/last/state.json" -- "$BIN" evaluate "$WORK/none"
+check "predict classifies CSV rows from stdin" 0 "" -- bash -c "
+    [[ \$(head -3 '${GRAFT_ASSETS:-.cache/assets}/mnist_5k.csv' | '$BIN' predict '$runs/mnist' --format json | grep -c '\"label\"') == 3 ]]"
+check "predict names a row of the wrong width" 1 "stdin:2: has 3 values; the run's rows have 784" -- \
+    bash -c "printf '%s\n1,2,3\n' \"\$(head -1 '${GRAFT_ASSETS:-.cache/assets}/mnist_5k.csv')\" | '$BIN' predict '$runs/mnist'"
+check "predict classifies sentences from stdin with a fine-tuned BBC run" 0 "" -- bash -c "
+    out=\$(printf 'The striker scored twice as the club won the cup final.\nShares fell after the bank reported lower profits.\n' |
+          '$BIN' predict '$runs/bbc' --top 2); echo \"\$out\";
+    [[ \$(grep -c -E '^(business|entertainment|politics|sports|tech)\s' <<<\"\$out\") == 2 ]]"
 check "train names an unknown field and its line" 1 "recipes/mnist-mlp.yaml: training.epoch: unknown field (from --set)" -- \
     "$BIN" train recipes/mnist-mlp.yaml --set training.epoch=3 --output "$runs/x"
 check "train names a missing recipe" 1 "$WORK/none.yaml" -- "$BIN" train "$WORK/none.yaml"
