@@ -49,6 +49,16 @@ check "train caches MiniLM features for BBC News" 0 "strategy: feature extractio
 check "train runs two-stage, unfreezing the top blocks" 0 "strategy: two-stage (head for 3 epochs" -- \
     "$BIN" train recipes/bbc-minilm-two-stage.yaml --set data.limit-per-class=8 --set data.max-tokens=24 \
     --set training.epochs=4 --set schedule.warmup-steps=1 --output "$runs/two-stage"
+# Progress: a bar redrawn in place on a terminal (a pseudo-terminal from script(1)), plain lines in a log.
+check "train shows a moving progress bar on a terminal" 0 "" -- bash -c "
+    script -qec \"'$BIN' train recipes/bbc-minilm.yaml --set data.limit-per-class=40 --set data.max-tokens=48 \
+        --set training.epochs=1 --output '$runs/pty'\" '$WORK/pty.log' >/dev/null &&
+    (( \$(grep -a -o \$'\\r\\e\\[2Kcaching features' '$WORK/pty.log' | wc -l) >= 2 ))"
+check "train writes plain progress lines to a log" 0 "" -- bash -c "
+    '$BIN' train recipes/bbc-minilm.yaml --set data.limit-per-class=40 --set data.max-tokens=48 --set training.epochs=1 \
+        --output '$runs/log' >'$WORK/plain.log' 2>&1 &&
+    grep -q '^caching features: [0-9]*/[0-9]* rows' '$WORK/plain.log' && ! grep -q \$'\\r' '$WORK/plain.log'"
+
 # graft evaluate and graft predict on those runs.
 check "evaluate gives the run's own test figures" 0 "" -- bash -c "
     acc=\$(python3 -c 'import json,sys; print(\"%.2f%%\" % (100 * json.load(open(sys.argv[1]))[\"test\"][\"accuracy\"]))' '$runs/mnist/results.json')

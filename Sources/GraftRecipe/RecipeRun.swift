@@ -29,6 +29,8 @@ public final class RecipeRun {
     public let communicator: any Communicator
     /// Where rank 0's progress lines go.
     public var log: (String) -> Void = { print($0) }
+    /// Shows how far long passes are, on rank 0 (nil: nothing).
+    public var progress: ProgressReporter?
     /// Asked after every training step; true on any rank stops every rank after that step, saves `last/` with the
     /// position inside the epoch, and `run` throws `TrainingInterrupted`.
     public var stopRequested: () -> Bool = { false }
@@ -55,6 +57,7 @@ public final class RecipeRun {
         let (data, tuner, strategy, reason) = (setup.data, setup.tuner, setup.strategy, setup.reason)
         let trainer = tuner.trainer
         trainer.stopRequested = stopRequested
+        if communicator.isRoot { trainer.progress = progress }
         let t = recipe.training
         let headGroup = tuner.blockNames.count - 1
         // A resumed run continues its own directory; a new one takes over `output` at its first checkpoint.

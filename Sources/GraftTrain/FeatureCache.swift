@@ -10,18 +10,22 @@ public enum FeatureCache {
     /// Each rank computes a contiguous share of the rows, in chunks of `chunkSize` to bound memory, and one sum over
     /// ranks of the zero-padded results assembles the whole cache on every rank. Batch norm uses its running
     /// statistics, as it does in a frozen body during training (`fixFrozenBatchNorm`).
-    public static func features(of model: any BlockClassifier, inputs: Tensor, chunkSize: Int = 256,
-                                communicator: any Communicator = LocalCommunicator()) throws -> Tensor {
+    public static func features(of model: any BlockClassifier, inputs: Tensor, chunkSize: Int = 64,
+                                communicator: any Communicator = LocalCommunicator(),
+                                progress: ProgressReporter? = nil) throws -> Tensor {
         require(chunkSize > 0, "FeatureCache: chunk size must be positive, got \(chunkSize)")
         model.eval()
         let n = inputs.shape[0]
         let mine = Batches.share(n, rank: communicator.rank, of: communicator.size)
+        progress?.begin("caching features", total: mine.count, unit: "rows")
         let chunks = withNoGrad {
             stride(from: mine.lowerBound, to: mine.upperBound, by: chunkSize).map { start in
                 let rows = Array(start..<min(start + chunkSize, mine.upperBound))
+                defer { progress?.advance(to: rows.last! + 1 - mine.lowerBound) }
                 return model.features(inputs.indexSelect(axis: 0, Indices(rows, shape: [rows.count])))
             }
         }
+        progress?.end()
         let width = Int(try communicator.allReduce(Int64(chunks.first?.shape[1] ?? 0), op: .max))
         let all = Storage(repeating: 0, count: n * width)
         var offset = mine.lowerBound * width
@@ -35,8 +39,10 @@ public enum FeatureCache {
     }
 
     /// `data` with its inputs replaced by their body features: same labels, batch size and shuffling.
-    public static func cache(_ data: Batches, through model: any BlockClassifier, chunkSize: Int = 256,
-                             communicator: any Communicator = LocalCommunicator()) throws -> Batches {
-        data.replacingInputs(try features(of: model, inputs: data.inputs, chunkSize: chunkSize, communicator: communicator))
+    public static func cache(_ data: Batches, through model: any BlockClassifier, chunkSize: Int = 64,
+                             communicator: any Communicator = LocalCommunicator(),
+                             progress: ProgressReporter? = nil) throws -> Batches {
+        data.replacingInputs(try features(of: model, inputs: data.inputs, chunkSize: chunkSize, communicator: communicator,
+                                          progress: progress))
     }
 }

@@ -215,8 +215,10 @@ public final class FineTuner {
             if cached {
                 apply(epoch: strategyEpoch)
                 let comm = trainer.communicator
-                let cachedTrain = try FeatureCache.cache(train, through: model, communicator: comm)
-                let cachedValidation = try validation.map { try FeatureCache.cache($0, through: model, communicator: comm) }
+                let cachedTrain = try FeatureCache.cache(train, through: model, communicator: comm, progress: trainer.progress)
+                let cachedValidation = try validation.map {
+                    try FeatureCache.cache($0, through: model, communicator: comm, progress: trainer.progress)
+                }
                 trainer.forward = { [model] in model.head($0) }
                 defer { trainer.forward = { [model] in model($0) } }
                 reports += try trainer.fit(cachedTrain, validation: cachedValidation)

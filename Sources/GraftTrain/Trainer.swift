@@ -172,6 +172,8 @@ public final class Trainer {
     public let communicator: any Communicator
     /// The training loss from logits and labels, a mean over the rows; cross-entropy by default.
     public var loss: (Tensor, [Int]) -> Tensor = { Tensor.crossEntropy($0, targets: $1) }
+    /// Told how far each epoch and evaluation is (set on rank 0 for people to watch).
+    public var progress: ProgressReporter?
     /// Replaces `loss` in training steps when set (domain adaptation, say); evaluation still uses `loss`.
     public var objective: (any StepObjective)?
     /// Learning rate of each optimizer group before scheduling; strategies change it between stages.
@@ -308,8 +310,11 @@ public final class Trainer {
             self.resumeAt = nil
         }
         optimizer.zeroGradients()
+        progress?.begin("epoch \(epoch + 1)", total: steps, unit: "steps")
+        defer { progress?.end() }
         for s in first..<steps {
             watchdog?.mark(epoch: epoch, step: s)
+            defer { progress?.advance(to: s + 1) }
             let batch = data.batch(order, step: s, rank: rank, of: ranks)
             // The step's loss is the mean over its global rows; with k micro-batches per step each counts 1/k (1/r
             // for a last group of r < k). A rank's share of that is its rows' mean times rows/global rows.
@@ -394,8 +399,11 @@ public final class Trainer {
     /// rank evaluates its part of every batch and the sums are reduced, so every rank gets the global figures.
     /// The model is left in eval mode; `fit` switches it back each epoch.
     public func evaluate(_ batches: Batches) throws -> Evaluation {
-        try Evaluation.of(model, forward: forward, on: batches, loss: loss, communicator: communicator) { [watchdog, epochCount] s in
+        progress?.begin("evaluating", total: batches.batchCount, unit: "batches")
+        defer { progress?.end() }
+        return try Evaluation.of(model, forward: forward, on: batches, loss: loss, communicator: communicator) { [watchdog, epochCount, progress] s in
             watchdog?.mark(epoch: epochCount, step: s)
+            progress?.advance(to: s)
         }
     }
 

@@ -38,6 +38,7 @@ struct Train: ParsableCommand {
             // Every rank reads the recipe; they agree on the outcome, so a bad one is reported once.
             let loaded = try communicator.agree { try Recipe.load(path: recipe, overrides: sets) }
             let run = RecipeRun(loaded, communicator: communicator)
+            run.progress = TextProgress()
             StopSignals.install()
             run.stopRequested = { StopSignals.received.load(ordering: .relaxed) != 0 }
             do {
