@@ -64,6 +64,7 @@ let package = Package(
         .systemLibrary(name: "CFreeType", path: "Sources/CFreeType", pkgConfig: "freetype2",
                        providers: [.apt(["libfreetype-dev", "pkg-config"])]),
         .target(name: "GraftData", dependencies: ["GraftCore", "CJPEGDecode", "CFreeType"], swiftSettings: kernelFlags),
+        .target(name: "GraftMeta", dependencies: ["GraftCore", "GraftNN", "GraftOptim", "GraftData"], swiftSettings: kernelFlags),
         .executableTarget(name: "graft", dependencies: [
             "CBLAS", "GraftCore", "GraftNN", "GraftIO", "GraftData", "GraftOptim", "GraftTrain", "GraftRecipe", "GraftDistributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -80,5 +81,6 @@ let package = Package(
         .testTarget(name: "GraftIOTests", dependencies: ["GraftIO"], exclude: ["Fixtures"]),
         .testTarget(name: "GraftDataTests", dependencies: ["GraftData"], exclude: ["Fixtures"]),
         .testTarget(name: "GraftRecipeTests", dependencies: ["GraftRecipe", "GraftTrain", "GraftDistributed", "GraftNN", "GraftData"]),
+        .testTarget(name: "GraftMetaTests", dependencies: ["GraftMeta", "GraftCore", "GraftNN", "GraftOptim", "GraftData"]),
     ]
 )
