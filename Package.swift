@@ -60,7 +60,7 @@ let package = Package(
         .target(name: "GraftTrain", dependencies: ["GraftOptim", "GraftNN", "GraftIO", "GraftData", "GraftDistributed", "GraftCore"],
                 swiftSettings: kernelFlags),
         .target(name: "GraftDistributed", dependencies: ["CMPI", "GraftCore"]),
-        .target(name: "GraftRecipe", dependencies: ["GraftTrain", "GraftData", "GraftDistributed", "GraftIO", "GraftOptim", "GraftNN", "GraftCore"]),
+        .target(name: "GraftRecipe", dependencies: ["GraftTrain", "GraftData", "GraftDistributed", "GraftIO", "GraftOptim", "GraftNN", "GraftCore", "GraftMeta"]),
         .systemLibrary(name: "CFreeType", path: "Sources/CFreeType", pkgConfig: "freetype2",
                        providers: [.apt(["libfreetype-dev", "pkg-config"])]),
         .target(name: "GraftData", dependencies: ["GraftCore", "CJPEGDecode", "CFreeType"], swiftSettings: kernelFlags),
@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain", "GraftData", "GraftDistributed"]),
         .testTarget(name: "GraftIOTests", dependencies: ["GraftIO"], exclude: ["Fixtures"]),
         .testTarget(name: "GraftDataTests", dependencies: ["GraftData"], exclude: ["Fixtures"]),
-        .testTarget(name: "GraftRecipeTests", dependencies: ["GraftRecipe", "GraftTrain", "GraftDistributed", "GraftNN", "GraftData"]),
+        .testTarget(name: "GraftRecipeTests", dependencies: ["GraftRecipe", "GraftTrain", "GraftDistributed", "GraftNN", "GraftData", "GraftMeta"]),
         .testTarget(name: "GraftMetaTests", dependencies: ["GraftMeta", "GraftCore", "GraftNN", "GraftOptim", "GraftData"]),
     ]
 )

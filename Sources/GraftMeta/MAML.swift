@@ -60,13 +60,13 @@ public struct MAML: MetaLearner {
     }
 
     /// The query loss and accuracy after `innerSteps` steps on the support set.
-    public func evaluate(_ model: any MetaModel, task: MetaTask) -> Evaluation {
+    public func evaluate(_ model: any MetaModel, task: MetaTask) -> TaskEvaluation {
         evaluate(model, task: task, steps: innerSteps)
     }
 
     /// The query loss and accuracy after `steps` steps on the support set (0: the loss at θ, before adaptation;
     /// meta-testing often takes more steps than meta-training).
-    public func evaluate(_ model: any MetaModel, task: MetaTask, steps: Int) -> Evaluation {
+    public func evaluate(_ model: any MetaModel, task: MetaTask, steps: Int) -> TaskEvaluation {
         let phi = adapt(model, to: task, steps: steps)
         return queryEvaluation(model, parameters: phi, task: task)
     }
@@ -100,9 +100,9 @@ func gradientSteps(_ model: any MetaModel, from start: [Tensor], inputs: Tensor,
 }
 
 /// The query loss and accuracy of the model run on `parameters`, recording nothing.
-func queryEvaluation(_ model: any MetaModel, parameters: [Tensor], task: MetaTask) -> Evaluation {
+func queryEvaluation(_ model: any MetaModel, parameters: [Tensor], task: MetaTask) -> TaskEvaluation {
     withNoGrad {
         let output = model(task.queryInputs, parameters: parameters)
-        return Evaluation(loss: task.queryTargets.loss(output).item, accuracy: task.queryTargets.accuracy(output))
+        return TaskEvaluation(loss: task.queryTargets.loss(output).item, accuracy: task.queryTargets.accuracy(output))
     }
 }

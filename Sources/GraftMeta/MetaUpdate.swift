@@ -28,7 +28,7 @@ public struct TaskResult {
 }
 
 /// A meta-tested task's query loss and, for class targets, accuracy.
-public struct Evaluation: Equatable, Sendable {
+public struct TaskEvaluation: Equatable, Sendable {
     public let loss: Float
     public let accuracy: Float?
 
@@ -42,7 +42,7 @@ public protocol MetaLearner {
     /// return; θ is not changed.
     func contribution(_ model: any MetaModel, task: MetaTask) -> TaskResult
     /// The query loss (and accuracy) after adapting to the support set, θ unchanged.
-    func evaluate(_ model: any MetaModel, task: MetaTask) -> Evaluation
+    func evaluate(_ model: any MetaModel, task: MetaTask) -> TaskEvaluation
 }
 
 /// The sum of task contributions towards one meta-update, with the number of tasks and their summed loss and

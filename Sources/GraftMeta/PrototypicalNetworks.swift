@@ -59,10 +59,10 @@ public struct PrototypicalNetworks: MetaLearner {
     }
 
     /// The query cross-entropy and accuracy with prototypes from the support set.
-    public func evaluate(_ model: any MetaModel, task: MetaTask) -> Evaluation {
+    public func evaluate(_ model: any MetaModel, task: MetaTask) -> TaskEvaluation {
         withNoGrad {
             let logits = queryLogits(model, task: task)
-            return Evaluation(loss: task.queryTargets.loss(logits).item, accuracy: task.queryTargets.accuracy(logits))
+            return TaskEvaluation(loss: task.queryTargets.loss(logits).item, accuracy: task.queryTargets.accuracy(logits))
         }
     }
 }

@@ -39,12 +39,12 @@ public struct Reptile: MetaLearner {
     }
 
     /// The query loss and accuracy after `innerSteps` steps on the support set.
-    public func evaluate(_ model: any MetaModel, task: MetaTask) -> Evaluation {
+    public func evaluate(_ model: any MetaModel, task: MetaTask) -> TaskEvaluation {
         evaluate(model, task: task, steps: innerSteps)
     }
 
     /// The query loss and accuracy after `steps` steps on the support set (0: at θ).
-    public func evaluate(_ model: any MetaModel, task: MetaTask, steps: Int) -> Evaluation {
+    public func evaluate(_ model: any MetaModel, task: MetaTask, steps: Int) -> TaskEvaluation {
         queryEvaluation(model, parameters: adapt(model, to: task, steps: steps), task: task)
     }
 }

@@ -477,6 +477,7 @@ public struct EpochPosition: Codable, Sendable, Equatable {
 /// Training stopped on request after a whole step, on every rank alike.
 public struct TrainingInterrupted: CollectiveError, CustomStringConvertible {
     public let epoch: Int, step: Int, steps: Int
+    public init(epoch: Int, step: Int, steps: Int) { (self.epoch, self.step, self.steps) = (epoch, step, steps) }
     public var description: String { "stopped after step \(step) of \(steps) of epoch \(epoch + 1)" }
 }
 

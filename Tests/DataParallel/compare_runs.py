@@ -2,7 +2,7 @@
 """Compares two Graft run directories: every tensor of last/model.safetensors within a relative tolerance (per tensor,
 ‖a − b‖ ≤ rtol·‖b‖, or bit for bit with --exact), and the validation figures of every metrics.jsonl line.
 Exit status 0 when they agree; otherwise one line per difference on stderr and status 1. Standard library only."""
-import argparse, array, json, math, struct, sys
+import argparse, array, json, math, os, struct, sys
 
 
 def tensors(path):
@@ -52,8 +52,10 @@ def main():
         worst = max(worst, rel)
         if not rel <= args.rtol:
             problems.append(f"{name}: relative difference {rel:.3g} > {args.rtol:g}")
-    ma = [json.loads(l) for l in open(f"{args.a}/metrics.jsonl")]
-    mb = [json.loads(l) for l in open(f"{args.b}/metrics.jsonl")]
+    # Meta-training runs keep no per-epoch metrics.
+    def metrics(run):
+        return [json.loads(l) for l in open(f"{run}/metrics.jsonl")] if os.path.exists(f"{run}/metrics.jsonl") else []
+    ma, mb = metrics(args.a), metrics(args.b)
     if len(ma) != len(mb):
         problems.append(f"metrics.jsonl: {len(ma)} epochs vs {len(mb)}")
     tol = args.metrics_tol

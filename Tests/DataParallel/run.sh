@@ -92,6 +92,27 @@ for method in dann mmd coral; do
 done
 recipe=$here/adaptation.yaml same adaptation-pseudo-label 2 -- --set adaptation.method=pseudo-label \
     --set adaptation.threshold=0.6 --set training.epochs=3
+# Meta-training: each rank adapts to its share of every meta-batch (7 tasks: uneven over 2 and 3 ranks), rank 0
+# applies the outer step; the meta-parameters equal one process's. Second-order MAML on sinusoids, prototypical
+# networks on rendered glyphs.
+meta_same() {
+    local name=$1; shift
+    "$GRAFT" meta-train "$@" --output "$WORK/$name-1" --overwrite >"$WORK/$name-1.log" 2>&1 \
+        || { echo "FAIL: meta-train $name on 1 rank"; tail -3 "$WORK/$name-1.log"; exit 1; }
+    for n in 2 3; do
+        timeout "$TIMEOUT" "$MPIRUN" --allow-run-as-root --oversubscribe -np "$n" --bind-to none -x OPENBLAS_NUM_THREADS \
+            -x GRAFT_NUM_THREADS -x GRAFT_ASSETS "$GRAFT" meta-train "$@" --output "$WORK/$name-$n" --overwrite >"$WORK/$name-$n.log" 2>&1 \
+            || { echo "FAIL: meta-train $name on $n ranks"; tail -3 "$WORK/$name-$n.log"; exit 1; }
+        "${compare[@]}" "$WORK/$name-$n" "$WORK/$name-1" || { echo "FAIL: meta-train $name on $n ranks differs from 1 rank"; exit 1; }
+        echo "ok: meta-train $name, $n ranks = 1 rank"
+    done
+}
+meta_same sine-maml "$here/../../recipes/sine-maml.yaml" --set meta.meta-steps=30 --set meta.meta-batch=7 \
+    --set meta.validate-every=10 --set meta.validation-tasks=5
+meta_same glyph-protonet "$here/../../recipes/glyphs-protonet.yaml" --set meta.meta-steps=6 --set meta.meta-batch=7 \
+    --set meta.validate-every=3 --set meta.validation-tasks=4 --set tasks.characters-per-script=5 \
+    --set tasks.samples-per-class=4 --set tasks.shots=1 --set tasks.queries=2 --set model.filters=8
+
 # Dropout keyed on (seed, epoch, row): pretrained MiniLM's top blocks fine-tuned with dropout on, 2 ranks = 1 rank.
 recipe=$here/bbc.yaml same bert-dropout 2 --
 # (f) the transport of a multi-node job.

@@ -1,0 +1,127 @@
+import Foundation
+import GraftCore
+import GraftData
+import GraftIO
+
+/// A meta-learning recipe (`graft meta-train`): where tasks come from, the algorithm and its loops, the model, and
+/// the run directory. Every field is typed and checked as in a training recipe; see `recipes/*-maml.yaml`.
+public struct MetaRecipe {
+    public enum Source: String, CaseIterable, Sendable { case sinusoid, glyphs, csv }
+    public enum Algorithm: String, CaseIterable, Sendable {
+        case maml, firstOrderMAML = "first-order-maml", reptile, protonet
+        /// Joint training on every task's points, then fine-tuning at test time: the MAML paper's baseline.
+        case pretrain
+    }
+    public enum Architecture: String, CaseIterable, Sendable { case mlp, conv4 }
+
+    public struct Tasks {
+        public var source: Source
+        /// Classification: N-way, K-shot, Q queries per class; regression: K support and Q query points.
+        public var ways: Int, shots: Int, queries: Int
+        /// Fractions of the classes (CSV) or scripts (glyphs) held out for meta-validation and meta-test.
+        public var validation: Double, test: Double
+        /// CSV rows, as under a training recipe's `data:`.
+        public var data: Recipe.DataSpec?
+        /// Glyphs: characters per script, samples rendered per character, image side.
+        public var charactersPerScript = 20, samplesPerClass = 20, side = 28
+    }
+
+    public struct Loop {
+        public var algorithm: Algorithm
+        public var innerSteps: Int, innerRate: Float
+        /// Adaptation steps at meta-validation and meta-test (default `innerSteps`).
+        public var testInnerSteps: Int
+        public var metaBatch: Int, metaSteps: Int
+        /// Adam's rate for the meta-gradient algorithms; Reptile's outer step size ε.
+        public var outerRate: Float
+        public var validateEvery: Int, validationTasks: Int
+    }
+
+    public var file: String
+    public var seed: UInt64
+    public var tasks: Tasks
+    public var meta: Loop
+    public var architecture: Architecture
+    public var hidden: [Int]
+    public var filters: Int
+    public var output: String?
+    public var fields: [(path: String, value: String)] = []
+    public var overrides: [String] = []
+
+    public static func load(path: String, overrides: [String] = []) throws -> MetaRecipe {
+        var root: YAMLNode = try YAML.load(path: path)
+        for o in overrides { root = try override(root, o, file: path) }
+        var recipe = try MetaRecipe(root, file: path)
+        (recipe.fields, recipe.overrides) = (flatten(root), overrides)
+        return recipe
+    }
+
+    init(_ root: YAMLNode, file: String) throws {
+        self.file = file
+        var top = try Fields(root, path: "", file: file)
+        try top.checkKnown(["seed", "tasks", "meta", "model", "output"])
+        seed = UInt64(try top.int("seed", min: 0) ?? 0)
+        output = try top.string("output")
+        if output?.isEmpty == true { throw top.error("output", "is empty; name a directory, or leave output out to save nothing") }
+
+        var t = try top.section("tasks")
+        guard let sourceName = try t.choice("source", Source.allCases.map(\.rawValue)) else {
+            throw t.error("source", "is required (\(Source.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let source = Source(rawValue: sourceName)!
+        let regression = source == .sinusoid
+        tasks = Tasks(source: source, ways: regression ? 1 : try t.int("ways", min: 2) ?? 5,
+                      shots: try t.int("shots", min: 1) ?? (regression ? 10 : 1), queries: try t.int("queries", min: 1) ?? (regression ? 10 : 15),
+                      validation: regression ? 0 : try t.fraction("validation") ?? 0.15, test: regression ? 0 : try t.fraction("test") ?? 0.3,
+                      data: nil)
+        switch source {
+        case .sinusoid: break
+        case .glyphs:
+            tasks.charactersPerScript = try t.int("characters-per-script", min: 2) ?? 20
+            tasks.samplesPerClass = try t.int("samples-per-class", min: 2) ?? 20
+            tasks.side = try t.int("side", min: 8) ?? 28
+        case .csv:
+            var d = try t.section("data")
+            guard t.has("data") else { throw t.error("data", "is required for csv tasks: the rows, as under a recipe's data:") }
+            tasks.data = try Recipe.DataSpec(&d)
+            try d.finish()
+        }
+        if !regression && tasks.validation + tasks.test >= 1 {
+            throw t.error("test", "validation + test must leave classes to meta-train on")
+        }
+        try t.finish()
+
+        var m = try top.section("meta")
+        guard let name = try m.choice("algorithm", Algorithm.allCases.map(\.rawValue)) else {
+            throw m.error("algorithm", "is required (\(Algorithm.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let algorithm = Algorithm(rawValue: name)!
+        let inner = algorithm == .protonet ? 0 : try m.int("inner-steps", min: algorithm == .pretrain ? 0 : 1) ?? (algorithm == .reptile ? 5 : 1)
+        meta = Loop(algorithm: algorithm, innerSteps: algorithm == .pretrain ? 0 : inner,
+                    innerRate: algorithm == .protonet ? 0 : try m.rate("inner-lr") ?? 0.01,
+                    testInnerSteps: algorithm == .protonet ? 0 : try m.int("test-inner-steps", min: 0) ?? max(inner, 1),
+                    metaBatch: try m.int("meta-batch", min: 1) ?? (algorithm == .reptile ? 5 : 25),
+                    metaSteps: try m.int("meta-steps", min: 1) ?? 1000,
+                    outerRate: try m.rate("outer-lr") ?? (algorithm == .reptile ? 1 : 0.001),
+                    validateEvery: try m.int("validate-every", min: 1) ?? 500,
+                    validationTasks: try m.int("validation-tasks", min: 1) ?? 100)
+        if algorithm == .pretrain { _ = m.node("inner-steps") }
+        try m.finish()
+
+        var mo = try top.section("model")
+        architecture = Architecture(rawValue: try mo.choice("architecture", Architecture.allCases.map(\.rawValue),
+                                                            default: regression ? "mlp" : "conv4")!)!
+        hidden = [40, 40]
+        filters = 64
+        switch architecture {
+        case .mlp:
+            hidden = try mo.ints("hidden") ?? [40, 40]
+            if hidden.contains(where: { $0 <= 0 }) { throw mo.error("hidden", "widths must be positive") }
+        case .conv4:
+            if regression { throw mo.error("architecture", "conv4 takes images; sinusoid tasks need mlp") }
+            filters = try mo.int("filters", min: 1) ?? 64
+        }
+        try mo.finish()
+        try top.finish()
+    }
+}
