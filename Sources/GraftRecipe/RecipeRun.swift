@@ -77,6 +77,7 @@ public final class RecipeRun {
             var metrics = EpochMetrics(report)
             metrics.seconds = seconds
             try appendLine(try jsonText(metrics, pretty: false), to: "\(output)/metrics.jsonl")
+            try writeCurves(in: output, validation: data.validation != nil)
             let state = CheckpointState(trainer: trainer, strategyEpoch: tuner.strategyEpoch,
                                         recipe: recipe.fields.map { "\($0.path)=\($0.value)" }, report: report,
                                         overrides: recipe.overrides, classes: data.classNames, inputShape: data.inputShape)
@@ -362,6 +363,24 @@ public final class RecipeRun {
             return m.epoch < epoch
         }
         try AtomicDirectory.writeFile(kept.map { $0 + "\n" }.joined(), named: "metrics.jsonl", in: directory)
+    }
+
+    /// `curves.svg`: loss (training and evaluation) and the evaluation's accuracy and macro-F1 per epoch, from
+    /// `metrics.jsonl` (so a resumed run draws its earlier epochs too).
+    private func writeCurves(in directory: String, validation: Bool) throws {
+        let text = (try? readRegularFile("\(directory)/metrics.jsonl")).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let epochs = text.split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochMetrics.self, from: Data($0.utf8)) }
+        func points(_ value: (EpochMetrics) -> Double?) -> [(x: Double, y: Double)] {
+            epochs.compactMap { m in value(m).map { (Double(m.epoch + 1), $0) } }
+        }
+        let on = validation ? "validation" : "training, eval mode"
+        let loss = LineChart(title: "Loss", xLabel: "epoch", yLabel: "loss",
+                             series: [.init("training", points(\.trainLoss)), .init(on, points(\.loss))])
+        let rows = validation ? "validation rows" : "training rows (no validation split)"
+        let scores = LineChart(title: "Evaluation on the \(rows)", xLabel: "epoch", yLabel: "%",
+                               series: [.init("accuracy", points { $0.accuracy.map { 100 * $0 } }),
+                                        .init("macro-F1", points { $0.macroF1.map { 100 * $0 } })])
+        try AtomicDirectory.writeFile(LineChart.svg([loss, scores]), named: "curves.svg", in: directory)
     }
 
     /// Refuses to mix a new run into an earlier one unless asked to.
