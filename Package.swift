@@ -40,7 +40,16 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "graft", targets: ["graft"]),
+        // Every public module, so that another package can depend on Graft (see examples/FineTune).
         .library(name: "GraftCore", targets: ["GraftCore"]),
+        .library(name: "GraftNN", targets: ["GraftNN"]),
+        .library(name: "GraftIO", targets: ["GraftIO"]),
+        .library(name: "GraftData", targets: ["GraftData"]),
+        .library(name: "GraftOptim", targets: ["GraftOptim"]),
+        .library(name: "GraftDistributed", targets: ["GraftDistributed"]),
+        .library(name: "GraftTrain", targets: ["GraftTrain"]),
+        .library(name: "GraftRecipe", targets: ["GraftRecipe"]),
+        .library(name: "GraftMeta", targets: ["GraftMeta"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
