@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: system packages, assets, the unit tests twice (a debug build, which
 # traps on overflow and out-of-bounds access, then the shipping -Ounchecked build, where the shape checks must still
-# stop with their messages), the command-line checks, then the multi-rank tests under mpirun with 2 and 3 ranks.
+# stop with their messages), the command-line checks, a package outside the repository built against Graft, then the
+# multi-rank tests under mpirun with 2 and 3 ranks.
 # Stops at the first failure.
 set -euo pipefail
 
@@ -19,4 +20,5 @@ bash launch/assets.sh
 OPENBLAS_NUM_THREADS=1 swift test
 OPENBLAS_NUM_THREADS=1 swift test -c release -Xswiftc -enable-testing
 bash launch/test-cli.sh
+bash launch/test-example.sh
 bash launch/test-ranks.sh
