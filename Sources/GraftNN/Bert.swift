@@ -21,34 +21,48 @@ public struct BertConfig: Sendable, Equatable {
     public init(file path: String) throws {
         let bytes: [UInt8]
         do { bytes = try readRegularFile(path) } catch { throw ConfigError(file: path, problem: error.problem) }
-        guard let json = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] else {
+        let json: HuggingFaceConfig
+        do { json = try JSONDecoder().decode(HuggingFaceConfig.self, from: Data(bytes)) } catch let DecodingError.typeMismatch(type, context)
+            where !context.codingPath.isEmpty {
+            let field = context.codingPath.last!.stringValue
+            throw ConfigError(file: path, problem: "field '\(field)' must be \(type == Int.self ? "a positive integer" : type == String.self ? "text" : "a number")")
+        } catch {
             throw ConfigError(file: path, problem: "not a JSON object")
         }
-        func int(_ key: String) throws -> Int {
-            guard let v = json[key] as? Int, v > 0 else { throw ConfigError(file: path, problem: "field '\(key)' must be a positive integer") }
-            return v
+        func positive(_ value: Int?, _ key: HuggingFaceConfig.CodingKeys) throws -> Int {
+            guard let value, value > 0 else { throw ConfigError(file: path, problem: "field '\(key.rawValue)' must be a positive integer") }
+            return value
         }
-        func float(_ key: String, default value: Float) throws -> Float {
-            guard let raw = json[key] else { return value }
-            guard let v = raw as? Double else { throw ConfigError(file: path, problem: "field '\(key)' must be a number") }
-            return Float(v)
-        }
-        if let act = json["hidden_act"] as? String, act != "gelu" {
+        if let act = json.hiddenAct, act != "gelu" {
             throw ConfigError(file: path, problem: "hidden_act \(quotedExcerpt(act)) is not supported (only the exact 'gelu')")
         }
-        vocabularySize = try int("vocab_size")
-        hidden = try int("hidden_size")
-        layers = try int("num_hidden_layers")
-        heads = try int("num_attention_heads")
-        intermediate = try int("intermediate_size")
-        maxPositions = try int("max_position_embeddings")
-        typeVocabularySize = try int("type_vocab_size")
-        layerNormEps = try float("layer_norm_eps", default: 1e-12)
-        hiddenDropout = try float("hidden_dropout_prob", default: 0.1)
-        attentionDropout = try float("attention_probs_dropout_prob", default: 0.1)
+        vocabularySize = try positive(json.vocabSize, .vocabSize)
+        hidden = try positive(json.hiddenSize, .hiddenSize)
+        layers = try positive(json.layers, .layers)
+        heads = try positive(json.heads, .heads)
+        intermediate = try positive(json.intermediateSize, .intermediateSize)
+        maxPositions = try positive(json.maxPositions, .maxPositions)
+        typeVocabularySize = try positive(json.typeVocabSize, .typeVocabSize)
+        layerNormEps = Float(json.layerNormEps ?? 1e-12)
+        hiddenDropout = Float(json.hiddenDropout ?? 0.1)
+        attentionDropout = Float(json.attentionDropout ?? 0.1)
         guard hidden % heads == 0 else {
             throw ConfigError(file: path, problem: "hidden_size \(hidden) is not divisible by num_attention_heads \(heads)")
         }
+    }
+}
+
+/// The fields of `config.json` Graft reads, under Hugging Face's names; the others are ignored.
+private struct HuggingFaceConfig: Decodable {
+    let vocabSize, hiddenSize, layers, heads, intermediateSize, maxPositions, typeVocabSize: Int?
+    let layerNormEps, hiddenDropout, attentionDropout: Double?
+    let hiddenAct: String?
+
+    enum CodingKeys: String, CodingKey {
+        case vocabSize = "vocab_size", hiddenSize = "hidden_size", layers = "num_hidden_layers"
+        case heads = "num_attention_heads", intermediateSize = "intermediate_size", maxPositions = "max_position_embeddings"
+        case typeVocabSize = "type_vocab_size", layerNormEps = "layer_norm_eps", hiddenDropout = "hidden_dropout_prob"
+        case attentionDropout = "attention_probs_dropout_prob", hiddenAct = "hidden_act"
     }
 }
 
