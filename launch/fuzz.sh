@@ -10,7 +10,7 @@
 # with `-sanitize=fuzzer,address` (one comma-separated flag: a second -sanitize= flag replaces the first, which
 # silently drops the coverage instrumentation). Compiling with -sanitize=fuzzer does not link libFuzzer, so the
 # library builds as usual; each target is then linked by swiftc -sanitize=fuzzer,address from Tests/Fuzz/Common.swift,
-# Tests/Fuzz/<target>.swift and the modules' object files (the C decoder's too), with openblas, libjpeg (and MPI for the recipe target).
+# Tests/Fuzz/<target>.swift and the modules' object files (the C decoder's too), with OpenBLAS, FreeType, libjpeg (and MPI for the recipe target).
 #
 # Runs: the corpus grows in $GRAFT_FUZZ_BUILD/work/<target>/corpus; the committed seeds in Tests/Fuzz/corpus/<target>
 # are read, never written. Crashes, timeouts and out-of-memory inputs are saved under Tests/Fuzz/crashes/<target>/.
@@ -33,7 +33,7 @@ export GRAFT_VOCAB=${GRAFT_VOCAB:-${GRAFT_ASSETS:-$ROOT/.cache/assets}/minilm/vo
 modules() {  # the library modules a target links, dependencies first
     case $1 in
         safetensors) echo GraftCore GraftIO ;;
-        recipe) echo CJPEGDecode GraftCore GraftNN GraftIO GraftOptim GraftData GraftDistributed GraftTrain GraftRecipe ;;
+        recipe) echo CJPEGDecode GraftCore GraftNN GraftIO GraftOptim GraftData GraftDistributed GraftTrain GraftMeta GraftRecipe ;;
         csv|textfolder|wordpiece|jpeg) echo CJPEGDecode GraftCore GraftData ;;
         *) echo "fuzz.sh: unknown target $1 (known: ${ALL[*]})" >&2; exit 2 ;;
     esac
@@ -72,10 +72,10 @@ done
 # ---- link each target ----
 OBJ=$BUILD/debug
 CFLAGS=()
-for m in CBLAS CSystem CMPI; do CFLAGS+=(-Xcc "-fmodule-map-file=$ROOT/Sources/$m/module.modulemap"); done
+for m in CBLAS CSystem CMPI CFreeType; do CFLAGS+=(-Xcc "-fmodule-map-file=$ROOT/Sources/$m/module.modulemap"); done
 CFLAGS+=(-Xcc "-fmodule-map-file=$OBJ/CJPEGDecode.build/module.modulemap")
-for f in $(pkg-config --cflags openblas ompi-c 2>/dev/null); do CFLAGS+=(-Xcc "$f"); done
-read -ra LIBS <<<"$(pkg-config --libs openblas) -ljpeg"
+for f in $(pkg-config --cflags openblas ompi-c freetype2 2>/dev/null); do CFLAGS+=(-Xcc "$f"); done
+read -ra LIBS <<<"$(pkg-config --libs openblas freetype2) -ljpeg"
 for t in "${TARGETS[@]}"; do
     objs=()
     for m in $(modules "$t"); do objs+=("$OBJ/$m.build/"*.o); done
