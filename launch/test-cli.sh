@@ -39,7 +39,7 @@ check "inspect names a missing file" 1 "$WORK/none.safetensors" -- "$BIN" inspec
 runs=$WORK/runs
 check "train runs a recipe" 0 "test (weights of epoch 1)" -- \
     "$BIN" train recipes/mnist-mlp.yaml --set training.epochs=1 --output "$runs/mnist"
-check "train draws its learning curves" 0 "" -- bash -c "grep -q '<polyline' '$runs/mnist/curves.svg'"
+check "train draws its learning curves" 0 "" -- bash -c "grep -q '<circle' '$runs/mnist/curves.svg' && grep -q '>Loss<' '$runs/mnist/curves.svg'"
 check "train keeps an earlier run" 1 "choose another output, pass --overwrite, or --resume $runs/mnist" -- \
     "$BIN" train recipes/mnist-mlp.yaml --set training.epochs=1 --output "$runs/mnist"
 check "train overwrites when asked" 0 "wrote $runs/mnist/best" -- \
