@@ -138,13 +138,16 @@ public enum ScheduleKind: String, CaseIterable, Sendable {
             schedule = try CyclicSchedule(
                 baseLR: need(o.double("base-lr"), "base-lr"), maxLR: need(o.double("max-lr"), "max-lr"),
                 stepSizeUp: o.int("step-size-up") ?? 2000, stepSizeDown: o.int("step-size-down"),
-                mode: o.string("mode") ?? "triangular", gamma: o.double("gamma") ?? 1)
+                mode: o.string("mode") ?? "triangular", gamma: o.double("gamma") ?? 1,
+                cycleMomentum: o.bool("cycle-momentum") ?? true, baseMomentum: o.double("base-momentum") ?? 0.8,
+                maxMomentum: o.double("max-momentum") ?? 0.9)
         case .oneCycle:
             schedule = try OneCycle(
                 maxLR: need(o.double("max-lr"), "max-lr"), totalSteps: o.int("total-steps") ?? totalSteps,
                 pctStart: o.double("pct-start") ?? 0.3, anneal: o.string("anneal") ?? "cos",
                 divFactor: o.double("div-factor") ?? 25, finalDivFactor: o.double("final-div-factor") ?? 1e4,
-                threePhase: o.bool("three-phase") ?? false)
+                threePhase: o.bool("three-phase") ?? false, cycleMomentum: o.bool("cycle-momentum") ?? true,
+                baseMomentum: o.double("base-momentum") ?? 0.85, maxMomentum: o.double("max-momentum") ?? 0.95)
         case .linearWarmup:
             schedule = try LinearWarmupDecay(warmupSteps: need(o.int("warmup-steps"), "warmup-steps"),
                                              totalSteps: o.int("total-steps") ?? totalSteps)

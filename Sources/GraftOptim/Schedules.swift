@@ -12,6 +12,12 @@ import GraftCore
 /// ignore `base` (see each type).
 public protocol LearningRateSchedule: Sendable {
     func learningRate(base: Float, step: Int) -> Float
+    /// The momentum (SGD, RMSprop) or β₁ (Adam) a schedule that cycles it sets at `step`; nil leaves the optimizer's.
+    func momentum(step: Int) -> Float?
+}
+
+extension LearningRateSchedule {
+    public func momentum(step: Int) -> Float? { nil }
 }
 
 /// An invalid schedule option, naming the option and the value given.
@@ -230,6 +236,9 @@ public struct Warmup: LearningRateSchedule {
         self.startFactor = startFactor
         self.schedule = schedule
     }
+
+    /// The wrapped schedule's momentum, held at its first value during the warm-up.
+    public func momentum(step: Int) -> Float? { schedule.momentum(step: max(step - steps, 0)) }
 
     public func learningRate(base: Float, step: Int) -> Float {
         if step >= steps { return schedule.learningRate(base: base, step: step - steps) }

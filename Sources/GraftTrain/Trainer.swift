@@ -374,9 +374,15 @@ public final class Trainer {
         }
         if configuration.schedule != nil || plateau != nil {
             let factor = plateau?.learningRate ?? 1
+            // One-cycle and cyclic rates move the momentum (SGD, RMSprop) or β₁ (Adam) the other way, as PyTorch's do.
+            let momentum = configuration.schedule?.momentum(step: stepCount)
             for i in optimizer.groups.indices {
                 let scheduled = configuration.schedule?.learningRate(base: baseRates[i], step: stepCount) ?? baseRates[i]
                 try optimizer.setLearningRate(scheduled * factor, group: i)
+                if let momentum {
+                    optimizer.groups[i].options.momentum = momentum
+                    optimizer.groups[i].options.betas.0 = momentum
+                }
             }
         }
         optimizer.step()
