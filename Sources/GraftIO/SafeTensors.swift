@@ -92,6 +92,35 @@ public final class SafeTensorsFile: @unchecked Sendable {
         infos.map { ($0.name, load($0)) }
     }
 
+    /// The integer (or BOOL) tensor `name` with its exact values, which Float32 would round beyond 2^24 (token ids,
+    /// position ids, counters); a floating-point tensor, or a U64 value beyond Int64, is an error naming it.
+    public func integers(_ name: String) throws -> (shape: [Int], values: [Int64]) {
+        let info = try info(name)
+        let source = mapping + dataStart + info.byteRange.lowerBound
+        func read<T: FixedWidthInteger>(_: T.Type) -> [Int64] {
+            (0..<info.count).map { Int64(truncatingIfNeeded: T(littleEndian: source.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self))) }
+        }
+        let values: [Int64]
+        switch info.dtype {
+        case .bool: values = read(UInt8.self).map { $0 != 0 ? 1 : 0 }
+        case .u8: values = read(UInt8.self)
+        case .i8: values = read(Int8.self)
+        case .i16: values = read(Int16.self)
+        case .u16: values = read(UInt16.self)
+        case .i32: values = read(Int32.self)
+        case .u32: values = read(UInt32.self)
+        case .i64: values = read(Int64.self)
+        case .u64:
+            values = read(Int64.self)
+            if values.contains(where: { $0 < 0 }) {
+                throw SafeTensorsError(.wrongType, path: path, tensor: name, "holds a U64 value beyond Int64.max")
+            }
+        case .f8e5m2, .f8e4m3, .f16, .bf16, .f32, .f64:
+            throw SafeTensorsError(.wrongType, path: path, tensor: name, "is \(info.dtype.rawValue), not an integer tensor")
+        }
+        return (info.shape, values)
+    }
+
     private func load(_ info: SafeTensorsInfo) -> Tensor {
         let storage = Storage(count: info.count)
         info.dtype.convert(mapping + dataStart + info.byteRange.lowerBound, count: info.count, into: storage.pointer)

@@ -30,6 +30,8 @@ public struct SafeTensorsError: Error, CustomStringConvertible, Sendable {
         case gap
         /// No tensor of that name in the file.
         case tensorNotFound
+        /// The tensor's values do not fit what was asked for (a float tensor read as integers, a U64 beyond Int64).
+        case wrongType
         /// The writer was given a name twice, or a reserved or empty name.
         case invalidName
     }
