@@ -60,6 +60,14 @@ check "train writes plain progress lines to a log" 0 "" -- bash -c "
         --output '$runs/log' >'$WORK/plain.log' 2>&1 &&
     grep -q '^caching features: [0-9]*/[0-9]* rows' '$WORK/plain.log' && ! grep -q \$'\\r' '$WORK/plain.log'"
 
+check "compare runs each strategy on one split and draws them" 0 "" -- bash -c "
+    out=\$('$BIN' compare Tests/DataParallel/digits.yaml --strategies scratch,feature-extraction,full,gradual-unfreezing \
+        --set training.epochs=2 --output '$runs/compare' 2>&1) &&
+    [[ \$(grep -c -E '^\\| (scratch|feature-extraction|full|gradual-unfreezing) \\| [0-9.]+ %' <<<\"\$out\") == 4 ]] &&
+    [[ \$(grep -c '<polyline' '$runs/compare/compare.svg') == 4 ]]"
+check "compare names an unknown strategy" 64 "unknown strategy 'everything'" -- \
+    "$BIN" compare Tests/DataParallel/digits.yaml --strategies full,everything
+
 # graft evaluate and graft predict on those runs.
 check "evaluate gives the run's own test figures" 0 "" -- bash -c "
     acc=\$(python3 -c 'import json,sys; print(\"%.2f%%\" % (100 * json.load(open(sys.argv[1]))[\"test\"][\"accuracy\"]))' '$runs/mnist/results.json')

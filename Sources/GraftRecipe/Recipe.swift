@@ -43,6 +43,9 @@ public struct Recipe {
         public var hidden: [Int]
         /// ResNet: the 3×3 stride-1 stem for small images.
         public var smallImageStem: Bool
+        /// False builds the architecture (BERT's from its config) with fresh weights instead of the pretrained ones:
+        /// the from-scratch baseline.
+        public var pretrained = true
     }
 
     public struct OptimizerSpec {
@@ -128,6 +131,7 @@ public struct Recipe {
         let architecture = Architecture(rawValue: arch)!
         model = ModelSpec(architecture: architecture, weights: try m.string("weights"), pooling: .cls, hidden: [],
                           smallImageStem: false)
+        model.pretrained = try m.bool("pretrained") ?? true
         switch architecture {
         case .bert:
             guard model.weights != nil else { throw m.error("weights", "is required for bert (a directory with model.safetensors and config.json)") }

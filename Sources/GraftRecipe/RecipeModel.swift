@@ -27,10 +27,14 @@ extension Recipe.ModelSpec {
         case .bert:
             let dir = weights!
             let bert = BertModel(try BertConfig(file: "\(dir)/config.json"), using: &rng)
-            let file = try SafeTensorsFile(path: "\(dir)/model.safetensors")
-            try bert.load(Dictionary(uniqueKeysWithValues: try file.tensors()), strict: true, source: file.path)
+            var source = "BERT encoder of \(dir)/config.json from scratch"
+            if pretrained {
+                let file = try SafeTensorsFile(path: "\(dir)/model.safetensors")
+                try bert.load(Dictionary(uniqueKeysWithValues: try file.tensors()), strict: true, source: file.path)
+                source = "BERT encoder from \(file.path)"
+            }
             let classifier = BertClassifier(bert, classes: classes, pooling: pooling, padId: padId, using: &rng)
-            return (classifier, "BERT encoder from \(file.path) (\(bert.parameterCount()) parameters), \(pooling.rawValue) pooling, new \(classes)-class head")
+            return (classifier, "\(source) (\(bert.parameterCount()) parameters), \(pooling.rawValue) pooling, new \(classes)-class head")
         case .mlp:
             guard inputShape.count == 1 else {
                 throw RecipeError(file: "", line: nil, field: "model.architecture", "mlp takes flat rows, not images \(inputShape)")
@@ -46,7 +50,7 @@ extension Recipe.ModelSpec {
         case .efficientnetLite0:
             model = EfficientNetLite(classes: classes, inputChannels: try image("efficientnet-lite0").channels, using: &rng)
         }
-        guard let weights else { return (model, "\(architecture.rawValue) from scratch (\(model.parameterCount()) parameters)") }
+        guard let weights, pretrained else { return (model, "\(architecture.rawValue) from scratch (\(model.parameterCount()) parameters)") }
         return (model, try loadBody(weights, into: model))
     }
 

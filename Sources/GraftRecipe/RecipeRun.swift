@@ -19,6 +19,8 @@ public struct RunResult {
     public let test: Evaluation?
     /// Domain adaptation: those weights on the target domain's test rows.
     public let targetTest: Evaluation?
+    /// Parameters the optimizer updated at the end of training (unfrozen groups).
+    public let trainableParameters: Int
 }
 
 /// Carries out a recipe on every rank of `communicator`: data, model, strategy, optimizer and schedule, training
@@ -130,7 +132,9 @@ public final class RecipeRun {
                        100 * targetTest!.accuracy, targetTest!.macroF1))
         }
         let result = RunResult(strategy: strategy, reason: reason, reports: reports, bestEpoch: trainer.bestEpoch,
-                               testedEpoch: weightsEpoch, test: test, targetTest: targetTest)
+                               testedEpoch: weightsEpoch, test: test, targetTest: targetTest,
+                               trainableParameters: trainer.optimizer.groups.filter { !$0.frozen }
+                                   .flatMap(\.parameters).map { $0.1.count }.reduce(0, +))
         if let output {
             // Rank 0 writes; the others learn whether it could.
             try communicator.agree {
