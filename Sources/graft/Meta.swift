@@ -34,12 +34,9 @@ struct MetaTrain: ParsableCommand {
             let loaded = try communicator.agree { try MetaRecipe.load(path: recipe, overrides: sets) }
             let run = MetaRun(loaded, communicator: communicator)
             if communicator.isRoot { run.progress = TextProgress() }
-            StopSignals.install()
-            run.stopRequested = { StopSignals.received.load(ordering: .relaxed) != 0 }
-            do {
+            try StopSignals.stoppable { stopRequested in
+                run.stopRequested = stopRequested
                 try run.run(overwrite: overwrite, resume: resume)
-            } catch is TrainingInterrupted {
-                throw ExitCode(StopSignals.exitCode)
             }
         }
     }

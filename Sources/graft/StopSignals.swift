@@ -1,6 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ArgumentParser
+import GraftTrain
 import Synchronization
 
 /// SIGTERM, SIGINT and SIGUSR1 (a scheduler's warning before preemption or the time limit) ask a run to stop after
@@ -20,6 +22,17 @@ enum StopSignals {
                 // The next one takes its default action.
                 _ = Glibc.signal(number, SIG_DFL)
             }
+        }
+    }
+
+    /// Runs `body` with the handlers installed and a flag that reads them; a run that stopped on a signal
+    /// (`TrainingInterrupted`, after saving) exits with `exitCode`.
+    static func stoppable(_ body: (_ stopRequested: @escaping () -> Bool) throws -> Void) throws {
+        install()
+        do {
+            try body { received.load(ordering: .relaxed) != 0 }
+        } catch is TrainingInterrupted {
+            throw ExitCode(exitCode)
         }
     }
 

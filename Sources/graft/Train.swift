@@ -39,12 +39,9 @@ struct Train: ParsableCommand {
             let loaded = try communicator.agree { try Recipe.load(path: recipe, overrides: sets) }
             let run = RecipeRun(loaded, communicator: communicator)
             run.progress = TextProgress()
-            StopSignals.install()
-            run.stopRequested = { StopSignals.received.load(ordering: .relaxed) != 0 }
-            do {
+            try StopSignals.stoppable { stopRequested in
+                run.stopRequested = stopRequested
                 try run.run(overwrite: overwrite, resume: resume)
-            } catch is TrainingInterrupted {
-                throw ExitCode(StopSignals.exitCode)
             }
         }
     }
