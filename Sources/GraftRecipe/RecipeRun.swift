@@ -99,9 +99,10 @@ public final class RecipeRun {
                 try communicator.agree {
                     guard let output, communicator.isRoot else { return }
                     if !started { try startOutput(output) }
-                    let state = CheckpointState(trainer: trainer, strategyEpoch: tuner.strategyEpoch,
+                    var state = CheckpointState(trainer: trainer, strategyEpoch: tuner.strategyEpoch,
                                                 recipe: recipe.fields.map { "\($0.path)=\($0.value)" }, report: nil,
                                                 overrides: recipe.overrides, classes: data.classNames, inputShape: data.inputShape)
+                    state.pseudoLabels = setup.objective?.pseudoLabelState
                     try Checkpoint.save(trainer, state: state, to: "\(output)/last")
                 }
                 say("\(interruption)" + (output.map { "; wrote \($0)/last, continue with --resume \($0)" }
@@ -311,6 +312,7 @@ public final class RecipeRun {
                 try Checkpoint.save(trainer, state: saved, to: "\(resume)/best")
             }
             tuner.resume(strategyEpoch: saved.strategyEpoch, stopping: saved.stopping)
+            if saved.epochPosition != nil, let labels = saved.pseudoLabels { try objective?.restore(labels) }
             if communicator.isRoot { try keepMetrics(in: resume, before: saved.epoch) }
             say("resumed \(resume) after epoch \(saved.epoch)"
                 + (saved.epochPosition.map { " and step \($0.step) of epoch \(saved.epoch + 1)" } ?? "") + " (step \(saved.step) in all)"

@@ -40,6 +40,8 @@ public struct CheckpointState: Codable, Sendable {
     public var overrides: [String]?
     public var classes: [String]?
     public var inputShape: [Int]?
+    /// Pseudo-labelling stopped inside an epoch: the labels that epoch trains with.
+    public var pseudoLabels: DomainAdaptation.PseudoLabels?
 
     /// The trainer's position after `report`.
     public init(trainer: Trainer, strategyEpoch: Int, recipe: [String], report: EpochReport?, overrides: [String]? = nil,

@@ -129,6 +129,27 @@ public final class DomainAdaptation: StepObjective {
         return ObjectiveShare(loss: share, lossSum: sourceLoss.map { Double($0.item) * Double(rows) } ?? 0, rows: rows)
     }
 
+    /// Pseudo-labels as a checkpoint keeps them: the epoch they were decided for, each target row's label or −1.
+    public struct PseudoLabels: Codable, Sendable, Equatable {
+        public var epoch: Int
+        public var labels: [Int]
+    }
+
+    /// The current epoch's pseudo-labels, for a checkpoint taken inside the epoch (nil before any are decided).
+    public var pseudoLabelState: PseudoLabels? {
+        labelledEpoch.map { PseudoLabels(epoch: $0, labels: pseudoLabels.map { $0 ?? -1 }) }
+    }
+
+    /// Continues an epoch with the pseudo-labels it started with, as a run stopped inside it had them.
+    public func restore(_ state: PseudoLabels) throws {
+        guard state.labels.count == target.count, state.labels.allSatisfy({ $0 >= -1 }) else {
+            throw CheckpointError(path: "state.json", "holds \(state.labels.count) pseudo-labels for \(target.count) target rows")
+        }
+        labelledEpoch = state.epoch
+        pseudoLabels = state.labels.map { $0 < 0 ? nil : $0 }
+        pseudoLabelled = pseudoLabels.count { $0 != nil }
+    }
+
     /// The mean adaptation term over the epoch's steps so far (the domain classifier's loss for DANN).
     public var epochMeanTerm: Double { epochSteps == 0 ? 0 : epochTerm / Double(epochSteps) }
 

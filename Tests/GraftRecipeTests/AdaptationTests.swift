@@ -66,16 +66,25 @@ private func adaptationRecipe(source: String, target: String, output: String, me
         }
     }
 
-    @Test func dannResumesWithItsDomainClassifier() throws {
-        let (source, target) = (try blobCSV(), try shiftedBlobCSV(shift: 1.5, scale: 1.3))
+    /// DANN with its domain classifier, pseudo-labelling with the labels its epoch started with.
+    @Test(arguments: ["dann", "pseudo-label"])
+    func aRunStoppedInsideAnEpochResumesBitIdentical(method: String) throws {
+        // A target far enough off that the pseudo-labels still change within an epoch.
+        let (source, target) = (try blobCSV(), try shiftedBlobCSV(shift: 3, scale: 2))
         let dir = try temporaryDirectory()
-        let path = try recipeFile(adaptationRecipe(source: source, target: target, output: "\(dir)/whole", method: "dann"))
+        let extra = method == "pseudo-label" ? "threshold: 0.4\nwarmup-epochs: 1" : ""
+        let path = try recipeFile(adaptationRecipe(source: source, target: target, output: "\(dir)/whole", method: method,
+                                                   extra: extra))
         let whole = try RecipeRun(Recipe.load(path: path)).run()
         // Stopped after the 15th step, inside the third epoch, as a signal would stop it.
         let stopped = RecipeRun(try Recipe.load(path: path, overrides: ["output=\(dir)/half"]))
         var steps = 0
         stopped.stopRequested = { steps += 1; return steps == 15 }
         #expect(throws: TrainingInterrupted.self) { try stopped.run() }
+        if method == "pseudo-label" {
+            let saved = try Checkpoint.loadState(from: "\(dir)/half/last").pseudoLabels
+            #expect(saved?.epoch == 2 && saved?.labels.contains { $0 >= 0 } == true, "\(String(describing: saved))")
+        }
         let resumed = try RecipeRun(Recipe.load(path: path, overrides: ["output=\(dir)/half"])).run(resume: "\(dir)/half")
         let a = try SafeTensorsFile(path: "\(dir)/whole/last/model.safetensors").tensors()
         let b = try SafeTensorsFile(path: "\(dir)/half/last/model.safetensors").tensors()
