@@ -44,15 +44,25 @@ public final class MetaMLP: MetaModel {
     public let sizes: [Int]
     public let parameters: [(String, Tensor)]
 
-    /// sizes = [inputs, hidden…, outputs]: one Linear per consecutive pair.
-    public init(sizes: [Int], using rng: inout RandomGenerator) {
+    /// sizes = [inputs, hidden…, outputs]: one Linear per consecutive pair. `prefix` replaces the first parameters
+    /// (weight, bias, weight, …) with copies of given tensors, a pretrained body under fresh layers; the fresh layers
+    /// are drawn as without it.
+    public init(sizes: [Int], startingWith prefix: [Tensor] = [], using rng: inout RandomGenerator) {
         require(sizes.count >= 2 && sizes.allSatisfy { $0 > 0 }, "MetaMLP: sizes must be ≥ 2 positive widths, got \(sizes)")
+        require(prefix.count <= 2 * (sizes.count - 1), "MetaMLP: \(prefix.count) given tensors for \(sizes.count - 1) layers")
         self.sizes = sizes
         var parameters: [(String, Tensor)] = []
         for (i, (fanIn, fanOut)) in zip(sizes, sizes.dropFirst()).enumerated() {
             // Index 2i as in MLP, whose Sequential puts a ReLU between consecutive Linears.
             parameters.append(("layers.\(2 * i).weight", Init.torchDefaultWeight([fanOut, fanIn], using: &rng)))
             parameters.append(("layers.\(2 * i).bias", Init.torchDefaultBias(fanOut, fanIn: fanIn, using: &rng)))
+        }
+        for (i, given) in prefix.enumerated() {
+            let (name, fresh) = parameters[i]
+            require(given.shape == fresh.shape, "MetaMLP: '\(name)' is \(fresh.shape), the given tensor \(given.shape)")
+            let copy = given.detached().copy()
+            copy.requiresGrad = fresh.requiresGrad
+            parameters[i] = (name, copy)
         }
         self.parameters = parameters
     }

@@ -133,10 +133,18 @@ public final class OuterStep {
         }
     }
 
-    /// Adam over all meta-parameters in one group, the MAML paper's outer optimizer (β = (0.9, 0.999), ε = 1e-8).
-    public static func adam(_ model: any MetaModel, learningRate: Float) throws -> OuterStep {
-        let group = ParameterGroup(name: "meta", parameters: model.parameters, options: GroupOptions(learningRate: learningRate))
-        return OuterStep(model, optimizer: try Adam(groups: [group]))
+    /// Adam over the meta-parameters, the MAML paper's outer optimizer (β = (0.9, 0.999), ε = 1e-8): one group, or
+    /// with `body` > 0 a group `body` of the first `body` tensors at `learningRate × bodyScale` (a pretrained body's
+    /// discriminative rate) and a group `meta` of the rest.
+    public static func adam(_ model: any MetaModel, learningRate: Float, body: Int = 0, bodyScale: Float = 1) throws -> OuterStep {
+        let all = model.parameters
+        require(body >= 0 && body < all.count, "OuterStep: \(body) body tensors of \(all.count) meta-parameters")
+        var groups = [ParameterGroup(name: "meta", parameters: Array(all[body...]), options: GroupOptions(learningRate: learningRate))]
+        if body > 0 {
+            groups.insert(ParameterGroup(name: "body", parameters: Array(all[..<body]),
+                                         options: GroupOptions(learningRate: learningRate * bodyScale)), at: 0)
+        }
+        return OuterStep(model, optimizer: try Adam(groups: groups))
     }
 
     /// Sets each meta-parameter's gradient to the mean of the summed meta-gradients, steps the optimizer, and clears
@@ -152,16 +160,18 @@ public final class OuterStep {
 
     /// Reptile's outer update θ ← θ + ε · mean(φ − θ), in place: with one task per update it is serial Reptile, with
     /// several the batched version.
-    public static func reptile(_ model: any MetaModel, _ update: MetaUpdate, stepSize epsilon: Float) {
+    /// With `body` > 0 the first `body` tensors move by `epsilon × bodyScale` instead.
+    public static func reptile(_ model: any MetaModel, _ update: MetaUpdate, stepSize epsilon: Float, body: Int = 0,
+                               bodyScale: Float = 1) {
         require(update.kind == .delta, "OuterStep: reptile takes adaptation deltas, not meta-gradients")
         require(epsilon.isFinite && epsilon >= 0, "OuterStep: Reptile step size \(epsilon) must be finite and ≥ 0")
         let parameters = model.parameterTensors
         require(update.shapes == parameters.map(\.shape),
                 "OuterStep: update shapes \(update.shapes) differ from the meta-parameters' \(parameters.map(\.shape))")
         require(update.tasks > 0, "OuterStep: a Reptile update needs at least one task")
-        let scale = Double(epsilon) / Double(update.tasks)
         // The one sanctioned in-place write: an update of leaf parameters between steps.
-        for (p, s) in zip(parameters, update.sums) {
+        for (i, (p, s)) in zip(parameters, update.sums).enumerated() {
+            let scale = Double(epsilon) * Double(i < body ? bodyScale : 1) / Double(update.tasks)
             let x = p.pointer
             for j in 0..<p.count { x[j] = Float(Double(x[j]) + scale * s[j]) }
         }

@@ -6,13 +6,14 @@ import GraftIO
 /// A meta-learning recipe (`graft meta-train`): where tasks come from, the algorithm and its loops, the model, and
 /// the run directory. Every field is typed and checked as in a training recipe; see `recipes/*-maml.yaml`.
 public struct MetaRecipe {
-    public enum Source: String, CaseIterable, Sendable { case sinusoid, glyphs, csv }
+    public enum Source: String, CaseIterable, Sendable { case sinusoid, glyphs, data }
     public enum Algorithm: String, CaseIterable, Sendable {
         case maml, firstOrderMAML = "first-order-maml", reptile, protonet
         /// Joint training on every task's points, then fine-tuning at test time: the MAML paper's baseline.
         case pretrain
     }
     public enum Architecture: String, CaseIterable, Sendable { case mlp, conv4 }
+    public enum OuterSchedule: String, CaseIterable, Sendable { case constant, linear }
 
     public struct Tasks {
         public var source: Source
@@ -20,7 +21,7 @@ public struct MetaRecipe {
         public var ways: Int, shots: Int, queries: Int
         /// Fractions of the classes (CSV) or scripts (glyphs) held out for meta-validation and meta-test.
         public var validation: Double, test: Double
-        /// CSV rows, as under a training recipe's `data:`.
+        /// Labelled rows (CSV or a text folder), as under a training recipe's `data:`, split by class.
         public var data: Recipe.DataSpec?
         /// Glyphs: characters per script, samples rendered per character, image side.
         public var charactersPerScript = 20, samplesPerClass = 20, side = 28
@@ -34,6 +35,8 @@ public struct MetaRecipe {
         public var metaBatch: Int, metaSteps: Int
         /// Adam's rate for the meta-gradient algorithms; Reptile's outer step size ε.
         public var outerRate: Float
+        /// `linear` anneals `outerRate` to 0 over the meta-steps, as Reptile's paper does with ε.
+        public var outerSchedule: OuterSchedule = .constant
         public var validateEvery: Int, validationTasks: Int
     }
 
@@ -44,6 +47,20 @@ public struct MetaRecipe {
     public var architecture: Architecture
     public var hidden: [Int]
     public var filters: Int
+    /// A pretrained body under the meta-learned MLP: meta-learning on top of transfer.
+    public var body: Body?
+
+    public struct Body {
+        /// A `graft train` run directory whose model, without its head, is the body; or a model of a training
+        /// recipe's kind (`architecture`, `weights`, …) with its pretrained weights.
+        public var run: String?
+        public var model: Recipe.ModelSpec?
+        /// Frozen, the body's features are computed once and tasks are episodes over them; unfrozen (MLP bodies),
+        /// its layers become the first layers of the meta-learned MLP.
+        public var freeze: Bool
+        /// Unfrozen: the body's outer rate relative to `meta.outer-lr` (discriminative rates).
+        public var rateScale: Float
+    }
     public var output: String?
     public var fields: [(path: String, value: String)] = []
     public var overrides: [String] = []
@@ -80,9 +97,12 @@ public struct MetaRecipe {
             tasks.charactersPerScript = try t.int("characters-per-script", min: 2) ?? 20
             tasks.samplesPerClass = try t.int("samples-per-class", min: 2) ?? 20
             tasks.side = try t.int("side", min: 8) ?? 28
-        case .csv:
+        case .data:
             var d = try t.section("data")
-            guard t.has("data") else { throw t.error("data", "is required for csv tasks: the rows, as under a recipe's data:") }
+            guard t.has("data") else { throw t.error("data", "is required: the rows, as under a training recipe's data:") }
+            for key in ["validation", "test"] where d.has(key) {
+                throw d.error(key, "meta-learning splits classes, not rows; set tasks.\(key) instead")
+            }
             tasks.data = try Recipe.DataSpec(&d)
             try d.finish()
         }
@@ -105,6 +125,8 @@ public struct MetaRecipe {
                     outerRate: try m.rate("outer-lr") ?? (algorithm == .reptile ? 1 : 0.001),
                     validateEvery: try m.int("validate-every", min: 1) ?? 500,
                     validationTasks: try m.int("validation-tasks", min: 1) ?? 100)
+        meta.outerSchedule = OuterSchedule(rawValue: try m.choice("outer-schedule", OuterSchedule.allCases.map(\.rawValue),
+                                                                  default: "constant")!)!
         if algorithm == .pretrain { _ = m.node("inner-steps") }
         try m.finish()
 
@@ -121,7 +143,40 @@ public struct MetaRecipe {
             if regression { throw mo.error("architecture", "conv4 takes images; sinusoid tasks need mlp") }
             filters = try mo.int("filters", min: 1) ?? 64
         }
+        if mo.has("body") {
+            guard architecture == .mlp, source == .data else {
+                throw mo.error("body", "a pretrained body takes tasks.source data and model.architecture mlp (the meta-learned layers on top)")
+            }
+            var b = try mo.section("body")
+            let run = try b.string("run")
+            body = Body(run: run, model: run == nil ? try Recipe.ModelSpec(&b) : nil, freeze: try b.bool("freeze") ?? true, rateScale: 1)
+            if let scale = try b.double("lr-scale") {
+                guard body?.freeze == false else { throw b.error("lr-scale", "applies to an unfrozen body (freeze: false)") }
+                guard scale >= 0 else { throw b.error("lr-scale", "must be ≥ 0, got \(scale)") }
+                body?.rateScale = Float(scale)
+            }
+            try b.finish()
+        } else {
+            _ = mo.node("body")
+        }
+        if tasks.data?.format == .textFolder && body == nil {
+            throw mo.error("body", "is required for text tasks: a pretrained encoder (architecture bert) turns texts into features")
+        }
+        if algorithm == .protonet, body?.freeze == true, hidden.isEmpty {
+            throw mo.error("hidden", "is empty: prototypical networks on a frozen body need layers to meta-learn an embedding with")
+        }
         try mo.finish()
         try top.finish()
+    }
+}
+
+extension MetaRecipe.Loop {
+    /// The outer rate (Adam's rate, or Reptile's ε) for meta-step `step` (0-based): constant, or annealed linearly
+    /// from `outerRate` towards 0, reaching `outerRate / metaSteps` at the last step.
+    public func outerRate(at step: Int) -> Float {
+        switch outerSchedule {
+        case .constant: outerRate
+        case .linear: outerRate * Float(metaSteps - step) / Float(metaSteps)
+        }
     }
 }

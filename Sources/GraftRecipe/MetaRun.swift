@@ -30,11 +30,12 @@ public final class MetaRun {
     /// Meta-trains; `resume` continues the run in that directory from its `last/`.
     public func run(overwrite: Bool = false, resume: String? = nil) throws {
         let output = resume ?? recipe.output
-        let setup = try communicator.agree { try MetaSetup(recipe) }
+        let setup = try communicator.agree { try MetaSetup(recipe, progress: communicator.isRoot ? progress : nil, cachedIn: resume) }
         let model = setup.model, loop = recipe.meta
         let state = MetaCheckpoint.State(recipe: recipe, communicator: communicator)
         var metaState = state
-        let outer = loop.algorithm == .reptile ? nil : try OuterStep.adam(model, learningRate: loop.outerRate)
+        let outer = loop.algorithm == .reptile ? nil
+            : try OuterStep.adam(model, learningRate: loop.outerRate, body: setup.bodyParameters, bodyScale: setup.bodyRateScale)
         try communicator.agree {
             if let resume {
                 metaState = try MetaCheckpoint.load(from: "\(resume)/last", into: model, optimizer: outer?.optimizer, recipe: recipe)
@@ -47,6 +48,7 @@ public final class MetaRun {
                 try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
                 try AtomicDirectory.writeFile(String(decoding: try readRegularFile(recipe.file), as: UTF8.self),
                                               named: "recipe.yaml", in: output)
+                if let (features, key) = setup.bodyFeatures { try BodyFeatureCache.save(features, key: key, in: output) }
             }
         }
         try communicator.broadcast(model.parameterTensors)
@@ -67,7 +69,14 @@ public final class MetaRun {
             try communicator.allReduce(&packed)
             update.unpack(packed)
             if communicator.isRoot {
-                if let outer { outer.apply(update) } else { OuterStep.reptile(model, update, stepSize: loop.outerRate) }
+                let rate = loop.outerRate(at: step)
+                if let outer {
+                    let groups = outer.optimizer.groups.count
+                    for g in 0..<groups { try outer.optimizer.setLearningRate(g < groups - 1 ? rate * setup.bodyRateScale : rate, group: g) }
+                    outer.apply(update)
+                } else {
+                    OuterStep.reptile(model, update, stepSize: rate, body: setup.bodyParameters, bodyScale: setup.bodyRateScale)
+                }
             }
             try communicator.broadcast(model.parameterTensors)
             (lossSum, steps) = (lossSum + Double(update.meanLoss), steps + 1)
@@ -76,12 +85,15 @@ public final class MetaRun {
             let stop = try communicator.allReduce(Int64(stopRequested() ? 1 : 0), op: .max) > 0
             guard stop || (step + 1) % loop.validateEvery == 0 || step + 1 == loop.metaSteps else { continue }
             progress?.end()
-            let validation = try setup.score(setup.validation, tasks: loop.validationTasks, steps: loop.testInnerSteps, communicator: communicator)
-            let improved = metaState.improves(validation, higherIsBetter: setup.classification)
-            say(String(format: "meta-step %6d  train loss %.4f  val %@  %5.1f s%@", step + 1, lossSum / Double(max(steps, 1)),
-                       setup.describe(validation), Date().timeIntervalSince(started), improved ? "  *" : ""))
+            // Without meta-validation classes (tasks.validation 0) there is no best/, only last/.
+            let validation = try setup.validation.map {
+                try setup.score($0, tasks: loop.validationTasks, steps: loop.testInnerSteps, communicator: communicator)
+            }
+            let improved = validation.map { metaState.improves($0, higherIsBetter: setup.classification) } ?? false
+            say(String(format: "meta-step %6d  train loss %.4f  %@%5.1f s%@", step + 1, lossSum / Double(max(steps, 1)),
+                       validation.map { "val \(setup.describe($0))  " } ?? "", Date().timeIntervalSince(started), improved ? "  *" : ""))
             (lossSum, steps, started) = (0, 0, Date())
-            if improved { metaState.best = .init(value: validation.mean, metaStep: step + 1) }
+            if improved, let validation { metaState.best = .init(value: validation.mean, metaStep: step + 1) }
             if let output {
                 try communicator.agree {
                     guard communicator.isRoot else { return }
@@ -96,7 +108,7 @@ public final class MetaRun {
             progress?.begin("meta-training", total: loop.metaSteps, unit: "steps")
         }
         progress?.end()
-        if let output { say("wrote \(output)/best, \(output)/last") }
+        if let output { say("wrote " + (setup.validation == nil ? "" : "\(output)/best, ") + "\(output)/last") }
     }
 }
 
@@ -106,12 +118,12 @@ public struct MetaTest {
     public let state: MetaCheckpoint.State
 
     /// `overrides` change the test tasks (`tasks.shots=5`, say); what shapes the model cannot change.
-    public init(_ directory: String, overrides: [String] = []) throws {
+    public init(_ directory: String, overrides: [String] = [], progress: ProgressReporter? = nil) throws {
         let best = FileManager.default.fileExists(atPath: "\(directory)/best/state.json") ? "\(directory)/best" : "\(directory)/last"
         let saved = try MetaCheckpoint.loadState(from: best)
         let trained = try MetaRecipe.load(path: "\(directory)/recipe.yaml", overrides: saved.overrides)
         let recipe = try MetaRecipe.load(path: "\(directory)/recipe.yaml", overrides: saved.overrides + overrides)
-        setup = try MetaSetup(recipe)
+        setup = try MetaSetup(recipe, progress: progress, cachedIn: directory)
         state = try MetaCheckpoint.load(from: best, into: setup.model, optimizer: nil, recipe: trained)
     }
 
@@ -131,9 +143,14 @@ public struct MetaSetup {
     public let recipe: MetaRecipe
     public let model: any MetaModel
     public let learner: any MetaLearner
-    public let train: TaskSource, validation: TaskSource, test: TaskSource
+    /// Validation is nil when no classes are held out for it (`tasks.validation: 0`).
+    public let train: TaskSource, validation: TaskSource?, test: TaskSource
     public let classification: Bool
     public let notes: [String]
+    /// A frozen body's features of every row and what they depend on, for `BodyFeatureCache`.
+    public let bodyFeatures: (features: Tensor, key: String)?
+    /// The leading meta-parameters that came from an unfrozen pretrained body, and their outer-rate scale.
+    public let bodyParameters: Int, bodyRateScale: Float
 
     /// Where a split's tasks come from.
     public enum TaskSource {
@@ -148,12 +165,17 @@ public struct MetaSetup {
         }
     }
 
-    public init(_ recipe: MetaRecipe) throws {
+    /// `progress` shows the pass of a frozen body over the rows; `cachedIn` is a run directory whose saved body
+    /// features are used when they were made by the same data and body.
+    public init(_ recipe: MetaRecipe, progress: ProgressReporter? = nil, cachedIn: String? = nil) throws {
         self.recipe = recipe
+        var cacheable: (features: Tensor, key: String)?
         let t = recipe.tasks, loop = recipe.meta
         var rng = RandomGenerator(seed: recipe.seed)
         var notes: [String] = []
-        let inputs: Tensor?, labels: [Int], split: ClassSplit?
+        var inputs: Tensor?, labels: [Int], split: ClassSplit?
+        var body: PretrainedBody?
+        var (bodyParameters, bodyRateScale) = (0, Float(1))
         switch t.source {
         case .sinusoid:
             (inputs, labels, split) = (nil, [], nil)
@@ -169,18 +191,37 @@ public struct MetaSetup {
             notes.append("tasks: rendered glyphs (not handwriting) of \(glyphs.scripts.count) scripts, \(glyphs.classes.count) characters × "
                          + "\(t.samplesPerClass) samples at \(t.side)×\(t.side); scripts split \(scripts.train.count) / "
                          + "\(scripts.validation.count) / \(scripts.test.count) for meta-training, validation and test")
-        case .csv:
-            let spec = t.data!
-            let data = try LabelledData.csv(spec.path, scale: spec.scale)
-            (inputs, labels) = (spec.inputs(data.features, rows: data.count), data.labels)
+        case .data:
+            var spec = t.data!
+            (spec.validation, spec.test) = (0, 0)
+            var rows: LabelledRows
+            if let bodySpec = recipe.body {
+                let loaded: PretrainedBody
+                (loaded, rows) = try PretrainedBody.load(spec, body: bodySpec, recipe: recipe)
+                notes.append(loaded.source)
+                if bodySpec.freeze {
+                    let key = BodyFeatureCache.key(recipe)
+                    let cached = BodyFeatureCache.load(from: cachedIn, key: key, rows: rows.count)
+                    let features = try cached ?? FeatureCache.features(of: loaded.model, inputs: rows.inputs, progress: progress)
+                    rows = LabelledRows(inputs: features, labels: rows.labels)
+                    cacheable = (features, key)
+                    notes.append("body frozen: tasks are episodes over its \(features.shape[1]) features, "
+                                 + (cached == nil ? "computed once" : "read from \(cachedIn!)/\(BodyFeatureCache.file)"))
+                } else {
+                    body = loaded
+                }
+            } else {
+                rows = try RecipeData.load(spec, seed: recipe.seed, tokenizer: nil).train
+            }
+            (inputs, labels) = (rows.inputs, rows.labels)
             split = ClassSplit(labels: labels, validation: t.validation, test: t.test, seed: recipe.seed)
-            notes.append("tasks: \(spec.path), \(data.count) rows of \(data.classCount) classes, split \(split!.train.count) / "
+            notes.append("tasks: \(spec.path), \(labels.count) rows of \(Set(labels).count) classes, split \(split!.train.count) / "
                          + "\(split!.validation.count) / \(split!.test.count) for meta-training, validation and test")
         }
         classification = t.source != .sinusoid
         if let split {
             for (name, classes) in [("meta-training", split.train), ("meta-validation", split.validation), ("meta-test", split.test)]
-            where classes.count < t.ways {
+            where classes.count < t.ways && !(name == "meta-validation" && t.validation == 0) {
                 throw RecipeError(file: recipe.file, line: nil, field: "tasks.ways", "\(t.ways)-way tasks need \(t.ways) \(name) "
                                   + "classes, the split leaves \(classes.count); lower tasks.ways or change tasks.validation/test")
             }
@@ -191,13 +232,23 @@ public struct MetaSetup {
         let outputs: Int? = loop.algorithm == .protonet ? nil : (classification ? t.ways : 1)
         switch recipe.architecture {
         case .mlp:
-            model = MetaMLP(sizes: [width] + recipe.hidden + (outputs.map { [$0] } ?? []), using: &rng)
+            if let body {
+                let (mlp, tensors) = try body.metaMLP(then: recipe.hidden + (outputs.map { [$0] } ?? []), field: "model.body.freeze",
+                                                      file: recipe.file, using: &rng)
+                model = mlp
+                (bodyParameters, bodyRateScale) = (tensors, recipe.body!.rateScale)
+                notes.append("body unfrozen: its \(tensors / 2) layers start the meta-learned MLP \(mlp.sizes), outer rate × "
+                             + "\(bodyRateScale)")
+            } else {
+                model = MetaMLP(sizes: [width] + recipe.hidden + (outputs.map { [$0] } ?? []), using: &rng)
+            }
         case .conv4:
             guard let shape = inputs?.shape, shape.count == 4, shape[2] == shape[3] else {
                 throw RecipeError(file: recipe.file, line: nil, field: "model.architecture", "conv4 needs square images [channels, side, side]")
             }
             model = Conv4(inputChannels: shape[1], filters: recipe.filters, imageSize: shape[2], outputs: outputs, using: &rng)
         }
+        (self.bodyParameters, self.bodyRateScale, bodyFeatures) = (bodyParameters, bodyRateScale, cacheable)
         switch loop.algorithm {
         case .maml, .firstOrderMAML, .pretrain:
             learner = MAML(innerSteps: loop.innerSteps, innerRate: loop.innerRate, firstOrder: loop.algorithm == .firstOrderMAML)
@@ -210,7 +261,7 @@ public struct MetaSetup {
                                             seed: recipe.seed &+ offset), inputs: flat)
         }
         train = source(0, split?.train)
-        validation = source(1, split?.validation)
+        validation = split?.validation.isEmpty == true ? nil : source(1, split?.validation)
         test = source(2, split?.test)
         notes.append("model: \(recipe.architecture.rawValue), \(model.parameterCount) meta-parameters")
         self.notes = notes

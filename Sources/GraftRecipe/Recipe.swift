@@ -125,24 +125,7 @@ public struct Recipe {
         }
 
         var m = try top.section("model")
-        guard let arch = try m.choice("architecture", Architecture.allCases.map(\.rawValue)) else {
-            throw m.error("architecture", "is required (\(Architecture.allCases.map(\.rawValue).joined(separator: ", ")))")
-        }
-        let architecture = Architecture(rawValue: arch)!
-        model = ModelSpec(architecture: architecture, weights: try m.string("weights"), pooling: .cls, hidden: [],
-                          smallImageStem: false)
-        model.pretrained = try m.bool("pretrained") ?? true
-        switch architecture {
-        case .bert:
-            guard model.weights != nil else { throw m.error("weights", "is required for bert (a directory with model.safetensors and config.json)") }
-            model.pooling = BertPooling(rawValue: try m.choice("pooling", BertPooling.allCases.map(\.rawValue)) ?? "cls")!
-        case .mlp:
-            model.hidden = try m.ints("hidden") ?? [256]
-            if model.hidden.contains(where: { $0 <= 0 }) { throw m.error("hidden", "widths must be positive, got \(excerpt("\(model.hidden)"))") }
-        case .resnet18, .resnet34, .resnet50:
-            model.smallImageStem = try m.bool("small-image-stem") ?? false
-        case .smallCNN, .efficientnetLite0: break
-        }
+        model = try ModelSpec(&m)
         try m.finish()
 
         var t = try top.section("training")

@@ -5,6 +5,28 @@ import GraftIO
 import GraftNN
 
 extension Recipe.ModelSpec {
+    /// Reads a `model:` section (also a meta-learning recipe's `model.body`); the caller finishes the section.
+    init(_ m: inout Fields) throws {
+        guard let arch = try m.choice("architecture", Recipe.Architecture.allCases.map(\.rawValue)) else {
+            throw m.error("architecture", "is required (\(Recipe.Architecture.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let architecture = Recipe.Architecture(rawValue: arch)!
+        self = Recipe.ModelSpec(architecture: architecture, weights: try m.string("weights"), pooling: .cls,
+                                   hidden: [], smallImageStem: false)
+        pretrained = try m.bool("pretrained") ?? true
+        switch architecture {
+        case .bert:
+            guard weights != nil else { throw m.error("weights", "is required for bert (a directory with model.safetensors and config.json)") }
+            pooling = BertPooling(rawValue: try m.choice("pooling", BertPooling.allCases.map(\.rawValue)) ?? "cls")!
+        case .mlp:
+            hidden = try m.ints("hidden") ?? [256]
+            if hidden.contains(where: { $0 <= 0 }) { throw m.error("hidden", "widths must be positive, got \(excerpt("\(hidden)"))") }
+        case .resnet18, .resnet34, .resnet50:
+            smallImageStem = try m.bool("small-image-stem") ?? false
+        case .smallCNN, .efficientnetLite0: break
+        }
+    }
+
     /// The WordPiece vocabulary BERT weights come with (`weights/vocab.txt`), unless the data names another.
     func tokenizer(vocabulary: String?) throws -> WordPieceTokenizer? {
         guard architecture == .bert, let weights else { return nil }

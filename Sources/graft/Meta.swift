@@ -67,7 +67,9 @@ struct MetaTestCommand: ParsableCommand {
 
     func run() throws {
         try runOnEveryRank("graft meta-test") { communicator in
-            let test = try communicator.agree { try MetaTest(directory, overrides: overrides) }
+            let test = try communicator.agree {
+                try MetaTest(directory, overrides: overrides, progress: communicator.isRoot ? TextProgress() : nil)
+            }
             let recipe = test.setup.recipe
             let counts = steps.map { $0.split(separator: ",").map { Int($0)! } } ?? [recipe.meta.testInnerSteps]
             let rows = try test.run(episodes: episodes, steps: counts, communicator: communicator)

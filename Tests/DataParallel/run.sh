@@ -112,6 +112,10 @@ meta_same sine-maml "$here/../../recipes/sine-maml.yaml" --set meta.meta-steps=3
 meta_same glyph-protonet "$here/../../recipes/glyphs-protonet.yaml" --set meta.meta-steps=6 --set meta.meta-batch=7 \
     --set meta.validate-every=3 --set meta.validation-tasks=4 --set tasks.characters-per-script=5 \
     --set tasks.samples-per-class=4 --set tasks.shots=1 --set tasks.queries=2 --set model.filters=8
+# Meta-learning on top of transfer: the body of a digits run, unfrozen at its own outer rate.
+"$GRAFT" train "$recipe" --set training.epochs=1 --output "$WORK/meta-body-run" --overwrite >"$WORK/meta-body-run.log" 2>&1 \
+    || { echo "FAIL: training the body for meta-body"; tail -3 "$WORK/meta-body-run.log"; exit 1; }
+meta_same meta-body "$here/meta-body.yaml" --set "model.body.run=$WORK/meta-body-run"
 
 # Dropout keyed on (seed, epoch, row): pretrained MiniLM's top blocks fine-tuned with dropout on, 2 ranks = 1 rank.
 recipe=$here/bbc.yaml same bert-dropout 2 --

@@ -30,6 +30,89 @@ private let repository = URL(fileURLWithPath: #filePath).deletingLastPathCompone
         #expect(errorText { _ = try MetaRecipe.load(path: glyphs, overrides: ["meta.inner-steps=3"]) }.contains("meta.inner-steps: unknown field"))
     }
 
+    @Test func theOuterRateIsConstantOrAnnealedLinearly() throws {
+        let path = "\(repository)/recipes/sine-maml.yaml"
+        let sets = ["meta.meta-steps=4", "meta.outer-lr=1"]
+        let constant = try MetaRecipe.load(path: path, overrides: sets)
+        #expect((0..<4).map { constant.meta.outerRate(at: $0) } == [1, 1, 1, 1])
+        let linear = try MetaRecipe.load(path: path, overrides: sets + ["meta.outer-schedule=linear"])
+        #expect((0..<4).map { linear.meta.outerRate(at: $0) } == [1, 0.75, 0.5, 0.25])
+        #expect(errorText { _ = try MetaRecipe.load(path: path, overrides: ["meta.outer-schedule=cosine"]) }.contains("meta.outer-schedule"))
+    }
+
+    /// A two-way episode recipe over the blob CSV with `body` under `model`.
+    private func bodyRecipe(csv: String, body: String, algorithm: String = "maml") throws -> String {
+        try recipeFile("""
+            seed: 2
+            tasks:
+              source: data
+              data: {format: csv, path: \(csv)}
+              ways: 2
+              shots: 2
+              queries: 3
+              validation: 0
+              test: 0.5
+            meta:
+              algorithm: \(algorithm)
+              meta-batch: 2
+              meta-steps: 3
+              validate-every: 3
+              validation-tasks: 2
+            model:
+              architecture: mlp
+              hidden: [8]
+              body: \(body)
+            """)
+    }
+
+    @Test func aPretrainedBodyIsFrozenOrTrainsAtItsOwnRate() throws {
+        let dir = try temporaryDirectory(), csv = try blobCSV()
+        try RecipeRun(try Recipe.load(path: try recipeFile(blobRecipe(csv: csv, output: "\(dir)/body")), overrides: ["training.epochs=2"])).run()
+        let pretrained = Dictionary(uniqueKeysWithValues: try TrainedRun("\(dir)/body").model.namedParameters())
+
+        // Frozen: episodes over the body's 16 features, under a meta-learned 16 → 8 → 2 MLP.
+        let frozen = try MetaSetup(try MetaRecipe.load(path: try bodyRecipe(csv: csv, body: "{run: \(dir)/body}")))
+        #expect((frozen.model as? MetaMLP)?.sizes == [16, 8, 2] && frozen.bodyParameters == 0 && frozen.validation == nil)
+
+        // Unfrozen: the body's layer starts the MLP; at outer rate 0 it stays as pretrained, at rate 1 it moves.
+        for (scale, moves) in [(0.0, false), (1.0, true)] {
+            let out = "\(dir)/meta-\(scale)"
+            let recipe = try bodyRecipe(csv: csv, body: "{run: \(dir)/body, freeze: false, lr-scale: \(scale)}")
+            try MetaRun(try MetaRecipe.load(path: recipe, overrides: ["output=\(out)"])).run()
+            let after = Dictionary(uniqueKeysWithValues: try SafeTensorsFile(path: "\(out)/last/model.safetensors").tensors())
+            #expect(after["layers.2.weight"]?.shape == [8, 16] && after["layers.4.weight"]?.shape == [2, 8])
+            for name in ["layers.0.weight", "layers.0.bias"] {
+                #expect((after[name]!.scalars == pretrained[name]!.scalars) == !moves, "\(name) at lr-scale \(scale)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: "\(out)/best"))
+        }
+    }
+
+    @Test func bodyMistakesAreNamed() throws {
+        let dir = try temporaryDirectory(), csv = try blobCSV()
+        func message(_ body: String, _ algorithm: String = "maml") -> String {
+            errorText { _ = try MetaSetup(try MetaRecipe.load(path: try bodyRecipe(csv: csv, body: body, algorithm: algorithm))) }
+        }
+        #expect(message("{run: \(dir)/none, lr-scale: 0.1}").contains("model.body.lr-scale: applies to an unfrozen body"))
+        #expect(message("{run: \(dir)/none}").contains("\(dir)/none"))
+        #expect(message("{architecture: small-cnn}").contains("model.body.architecture: small-cnn needs square images"))
+        let images = "\(dir)/images.csv"
+        var lines: [String] = []
+        for r in 0..<40 {
+            let pixels: [String] = (0..<16).map { String(($0 + r) % 3) }
+            lines.append((pixels + [String(r % 4)]).joined(separator: ","))
+        }
+        try lines.joined(separator: "\n").write(toFile: images, atomically: true, encoding: .utf8)
+        let unfrozenCNN = try bodyRecipe(csv: images, body: "{architecture: small-cnn, freeze: false}")
+        #expect(errorText { _ = try MetaSetup(try MetaRecipe.load(path: unfrozenCNN, overrides: ["tasks.data.image=[1, 4, 4]"])) }
+            .contains("model.body.freeze: an unfrozen body must be an mlp"))
+        #expect(message("{architecture: bert}").contains("model.body.weights: is required"))
+        let glyphs = "\(repository)/recipes/glyphs-protonet.yaml"
+        #expect(errorText { _ = try MetaRecipe.load(path: glyphs, overrides: ["model.body.run=x"]) }.contains("tasks.source data"))
+        let sets = ["tasks.source=data", "tasks.data.format=csv", "tasks.data.path=\(csv)", "tasks.data.test=0.2", "model.architecture=mlp"]
+        #expect(errorText { _ = try MetaRecipe.load(path: glyphs, overrides: sets) }.contains("tasks.data.test: meta-learning splits classes"))
+    }
+
     @Test func aStoppedRunResumesToTheSameMetaParameters() throws {
         let path = "\(repository)/recipes/sine-maml.yaml"
         let sets = ["meta.meta-steps=12", "meta.meta-batch=3", "meta.validate-every=4", "meta.validation-tasks=3"]
