@@ -67,7 +67,8 @@ int graft_png_decode(const unsigned char *data, size_t size, long max_pixels,
     if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (type == PNG_COLOR_TYPE_GRAY) png_set_expand_gray_1_2_4_to_8(png);
     if (png_get_bit_depth(png, info) == 16) png_set_strip_16(png);
-    if (type & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+    // Alpha, whether a channel or a tRNS chunk (which palette expansion would turn into one), is dropped.
+    if ((type & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS)) png_set_strip_alpha(png);
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
     int components = png_get_channels(png, info);
