@@ -61,6 +61,10 @@ let package = Package(
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin", "pkg-config"])]),
         // libjpeg-turbo (Debian libjpeg62-turbo-dev) behind a small C decoder that can setjmp around its errors.
         .target(name: "CJPEGDecode", linkerSettings: [.linkedLibrary("jpeg")]),
+        // libpng (Debian libpng-dev) behind a small C decoder that can setjmp around its errors, as for JPEG.
+        .target(name: "CPNGDecode", linkerSettings: [.linkedLibrary("png16")]),
+        // zlib (Debian zlib1g-dev): gzip-compressed IDX files.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "GraftCore", dependencies: ["CBLAS"], swiftSettings: kernelFlags),
         .target(name: "GraftNN", dependencies: ["GraftCore"], swiftSettings: kernelFlags),
         .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
@@ -72,7 +76,7 @@ let package = Package(
         .target(name: "GraftRecipe", dependencies: ["GraftTrain", "GraftData", "GraftDistributed", "GraftIO", "GraftOptim", "GraftNN", "GraftCore", "GraftMeta"]),
         .systemLibrary(name: "CFreeType", path: "Sources/CFreeType", pkgConfig: "freetype2",
                        providers: [.apt(["libfreetype-dev", "pkg-config"])]),
-        .target(name: "GraftData", dependencies: ["GraftCore", "CJPEGDecode", "CFreeType"], swiftSettings: kernelFlags),
+        .target(name: "GraftData", dependencies: ["GraftCore", "CJPEGDecode", "CPNGDecode", "CZlib", "CFreeType"], swiftSettings: kernelFlags),
         .target(name: "GraftMeta", dependencies: ["GraftCore", "GraftNN", "GraftOptim", "GraftData"], swiftSettings: kernelFlags),
         .executableTarget(name: "graft", dependencies: [
             "CBLAS", "GraftCore", "GraftNN", "GraftIO", "GraftData", "GraftOptim", "GraftTrain", "GraftRecipe", "GraftDistributed",

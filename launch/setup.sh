@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# System packages Graft builds against (OpenBLAS, OpenMPI, libjpeg-turbo, FreeType, pkg-config) and the Noto fonts
+# System packages Graft builds against (OpenBLAS, OpenMPI, libjpeg-turbo, libpng, zlib, FreeType, pkg-config), the Noto fonts
 # the glyph data set is rendered from. Idempotent: when everything is already installed it only asks dpkg and
 # returns at once; otherwise it runs `apt-get update` once and installs what is missing, non-interactively (root, or
 # sudo without a password; no stdin needed).
 set -euo pipefail
 
 # Debian packages to ensure; Package.swift's systemLibrary targets find them through pkg-config.
-GRAFT_APT_PACKAGES=${GRAFT_APT_PACKAGES:-"libopenblas-dev libopenmpi-dev openmpi-bin libjpeg62-turbo-dev libfreetype-dev fonts-noto-core pkg-config"}
+GRAFT_APT_PACKAGES=${GRAFT_APT_PACKAGES:-"libopenblas-dev libopenmpi-dev openmpi-bin libjpeg62-turbo-dev libfreetype-dev libpng-dev zlib1g-dev dataset-fashion-mnist fonts-noto-core pkg-config"}
 
 read -r -a packages <<<"$GRAFT_APT_PACKAGES"
 

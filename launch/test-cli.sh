@@ -50,6 +50,35 @@ check "train caches MiniLM features for BBC News" 0 "strategy: feature extractio
 check "train runs two-stage, unfreezing the top blocks" 0 "strategy: two-stage (head for 3 epochs" -- \
     "$BIN" train recipes/bbc-minilm-two-stage.yaml --set data.limit-per-class=8 --set data.max-tokens=24 \
     --set training.epochs=4 --set schedule.warmup-steps=1 --output "$runs/two-stage"
+# Images: an image folder of two classes made of the PNG fixtures (every colour type), augmented; predict on a file.
+pngs=Tests/GraftDataTests/Fixtures/images imgs=$WORK/imgs
+mkdir -p "$imgs/boots" "$imgs/shirts"
+for f in rgb8 grey8 palette rgba16; do cp "$pngs/$f.png" "$imgs/boots/"; done
+for f in grey16 rgb16 grey_alpha8 rgba8; do cp "$pngs/$f.png" "$imgs/shirts/"; done
+cat >"$WORK/images.yaml" <<EOF
+data:
+  format: image-folder
+  path: $imgs
+  size: 12
+  validation: 0.25
+  test: 0.25
+  transforms:
+    train: [horizontal-flip, {random-resized-crop: {size: 12, scale: [0.6, 1]}}]
+  normalize: imagenet
+model: {architecture: small-cnn}
+strategy: {name: full, lr: 0.01}
+training: {epochs: 2, batch-size: 4}
+EOF
+check "train runs on an augmented image folder" 0 "test (weights of epoch" -- \
+    "$BIN" train "$WORK/images.yaml" --output "$runs/images"
+check "predict classifies an image file" 0 "$pngs/rgb8.png" -- "$BIN" predict "$runs/images" "$pngs/rgb8.png"
+check "evaluate reads an image folder" 0 "every row of $imgs: 8 rows" -- "$BIN" evaluate "$runs/images" --data "$imgs"
+cp "$pngs/truncated.png" "$imgs/boots/broken.png"
+check "train names an image it cannot decode" 1 "broken.png: not a readable PNG" -- \
+    "$BIN" train "$WORK/images.yaml" --output "$runs/images-broken"
+check "train names a bad transform field" 1 "data.transforms.train.1.random-resized-crop.scale: must be [low, high]" -- \
+    "$BIN" train "$WORK/images.yaml" --set 'data.transforms.train=[horizontal-flip, {random-resized-crop: {size: 12, scale: [2, 1]}}]' --output "$runs/x"
+
 # Progress: a bar redrawn in place on a terminal (a pseudo-terminal from script(1)), plain lines in a log.
 check "train shows a moving progress bar on a terminal" 0 "" -- bash -c "
     script -qec \"'$BIN' train recipes/bbc-minilm.yaml --set data.limit-per-class=40 --set data.max-tokens=48 \

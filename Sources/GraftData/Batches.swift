@@ -15,14 +15,20 @@ public struct Batches: @unchecked Sendable {
     public let seed: UInt64
     /// Drops a last batch smaller than `batchSize` (its statistics would differ from the others' under batch norm).
     public let dropLast: Bool
+    /// Applied to each rank's rows as a batch is taken (augmentation); nil serves the stored inputs as they are.
+    public let transform: RowTransform?
+
+    /// What a rank's rows become at batch time: (their stored inputs, their row indices, the epoch) → model inputs.
+    /// It must depend on nothing else (never on the rank), and must take zero rows too.
+    public typealias RowTransform = @Sendable (_ inputs: Tensor, _ rows: [Int], _ epoch: Int) -> Tensor
 
     public init(inputs: Tensor, labels: [Int], batchSize: Int, shuffle: Bool = true, seed: UInt64 = 0,
-                dropLast: Bool = false) {
+                dropLast: Bool = false, transform: RowTransform? = nil) {
         require(inputs.rank >= 1 && inputs.shape[0] == labels.count,
                 "Batches: \(labels.count) labels for inputs of shape \(inputs.shape)")
         require(batchSize > 0, "Batches: batch size must be positive, got \(batchSize)")
         (self.inputs, self.labels, self.batchSize) = (inputs.detached(), labels, batchSize)
-        (self.shuffle, self.seed, self.dropLast) = (shuffle, seed, dropLast)
+        (self.shuffle, self.seed, self.dropLast, self.transform) = (shuffle, seed, dropLast, transform)
     }
 
     public var count: Int { labels.count }
@@ -45,13 +51,15 @@ public struct Batches: @unchecked Sendable {
         return order[step * batchSize..<min((step + 1) * batchSize, count)]
     }
 
-    /// Rank `rank`'s part of global batch `step`: its inputs, labels and row indices, and the global batch's size.
-    public func batch(_ order: [Int], step: Int, rank: Int = 0, of ranks: Int = 1) -> Batch {
+    /// Rank `rank`'s part of global batch `step`: its inputs (through `transform` for `epoch`), labels and row
+    /// indices, and the global batch's size.
+    public func batch(_ order: [Int], step: Int, rank: Int = 0, of ranks: Int = 1, epoch: Int = 0) -> Batch {
         let global = globalRows(order, step: step)
         let part = Batches.share(global.count, rank: rank, of: ranks)
         let rows = Array(global[(global.startIndex + part.lowerBound)..<(global.startIndex + part.upperBound)])
-        let x = rows.isEmpty ? Tensor(shape: [0] + inputs.shape.dropFirst(), storage: Storage(count: 0))
+        var x = rows.isEmpty ? Tensor(shape: [0] + inputs.shape.dropFirst(), storage: Storage(count: 0))
             : withNoGrad { inputs.indexSelect(axis: 0, Indices(rows, shape: [rows.count])) }
+        if let transform { x = withNoGrad { transform(x, rows, epoch) } }
         return Batch(inputs: x, labels: rows.map { labels[$0] }, rows: rows, globalCount: global.count)
     }
 
@@ -64,12 +72,14 @@ public struct Batches: @unchecked Sendable {
         return start..<(start + base + (rank < extra ? 1 : 0))
     }
 
-    /// The same rows in order, every one of them: what evaluation goes through.
+    /// The same rows in order, every one of them: what evaluation goes through (a transform sees epoch 0).
     public var inOrder: Batches {
-        Batches(inputs: inputs, labels: labels, batchSize: batchSize, shuffle: false, seed: seed, dropLast: false)
+        Batches(inputs: inputs, labels: labels, batchSize: batchSize, shuffle: false, seed: seed, dropLast: false,
+                transform: transform)
     }
 
-    /// The same rows with other inputs (cached features), keeping labels, batch size, seed and order.
+    /// The same rows with other inputs (cached features), keeping labels, batch size, seed and order; the new
+    /// inputs are served as they are, without `transform`.
     public func replacingInputs(_ newInputs: Tensor) -> Batches {
         Batches(inputs: newInputs, labels: labels, batchSize: batchSize, shuffle: shuffle, seed: seed, dropLast: dropLast)
     }

@@ -145,7 +145,7 @@ public struct TextFolderReport: Sendable {
 }
 
 /// The non-hidden entries of a folder, sorted by name in byte order (independent of locale and normalisation).
-private func visibleEntries(of folder: String) throws -> [String] {
+func visibleEntries(of folder: String) throws -> [String] {
     let names: [String]
     do {
         names = try FileManager.default.contentsOfDirectory(atPath: folder)
@@ -156,13 +156,13 @@ private func visibleEntries(of folder: String) throws -> [String] {
 }
 
 /// Whether `path` is a folder (following symbolic links).
-private func isFolder(_ path: String) -> Bool {
+func isFolder(_ path: String) -> Bool {
     var isDirectory: ObjCBool = false
     return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
 }
 
 /// `folder/name`, without doubling a trailing slash, keeping a relative folder relative.
-private func join(_ folder: String, _ name: String) -> String {
+func join(_ folder: String, _ name: String) -> String {
     folder.hasSuffix("/") ? folder + name : folder + "/" + name
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GraftCore
+import GraftData
 import GraftDistributed
 import GraftIO
 import GraftNN
@@ -9,7 +10,9 @@ import GraftTrain
 /// A training recipe: what to fine-tune on what, how, and where the results go. Read from YAML (see
 /// `recipes/*.yaml`), every field typed and checked, unknown fields refused.
 public struct Recipe {
-    public enum DataFormat: String, CaseIterable, Sendable { case textFolder = "text-folder", csv }
+    public enum DataFormat: String, CaseIterable, Sendable {
+        case textFolder = "text-folder", csv, imageFolder = "image-folder", idx
+    }
 
     public struct DataSpec {
         public var format: DataFormat
@@ -27,6 +30,13 @@ public struct Recipe {
         public var resize: [Int]?
         /// At most this many rows of each class, chosen by the seed before splitting (for quick runs).
         public var limitPerClass: Int?
+        /// Images (image-folder, idx): the IDX labels file and class names, the channels (1 or 3) and size
+        /// [height, width] images are stored at, and the pipelines rows go through (see RecipeImages.swift).
+        public var labels: String?
+        public var classNames: [String]?
+        public var channels = 3
+        public var size: [Int] = []
+        public var trainPipeline = ImagePipeline(), evalPipeline = ImagePipeline()
     }
 
     public enum Architecture: String, CaseIterable, Sendable {
@@ -223,6 +233,8 @@ extension Recipe.DataSpec {
             throw f.error("test", "validation + test must leave rows to train on, got \(validation + test)")
         }
         switch format {
+        case .imageFolder, .idx:
+            try readImageFields(&f)
         case .textFolder:
             maxTokens = try f.int("max-tokens", min: 3) ?? 128
             vocabulary = try f.string("vocabulary")
@@ -281,6 +293,9 @@ public struct AdaptationSpec {
         guard f.has("target") else { throw f.error("target", "is required: the target domain's data, as under data:") }
         target = try Recipe.DataSpec(&t)
         try t.finish()
+        if source.trainPipeline.isRandom || target.trainPipeline.isRandom {
+            throw f.error("method", "random train transforms (data.transforms.train) are not supported with adaptation yet")
+        }
         selection = Selection(rawValue: try f.choice("select", Selection.allCases.map(\.rawValue),
                                                      default: Selection.sourceValidation.rawValue)!)!
         if selection == .sourceValidation && source.validation == 0 && method != .targetOnly {

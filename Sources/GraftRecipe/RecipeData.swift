@@ -24,26 +24,46 @@ public struct RecipeData {
     public let inputShape: [Int]
     /// What loading found worth telling (duplicates removed, files decoded as Windows-1252).
     public let notes: [String]
+    /// A random train pipeline, which `train`'s stored images go through at batch time, keyed on (seed, epoch,
+    /// training row); nil when the training rows are model inputs already.
+    public var trainAugmentation: ImagePipeline?
+    /// Whether the augmented rows are then flattened (for an MLP).
+    var flattenAugmented = false
 
-    /// The same rows with each input flattened to one vector (image rows for an MLP).
+    /// The same rows with each input flattened to one vector (image rows for an MLP); augmented training rows are
+    /// flattened after their transforms.
     func flattened() -> RecipeData {
         let width = inputShape.reduce(1, *)
         func flat(_ rows: LabelledRows?) -> LabelledRows? {
             rows.map { LabelledRows(inputs: $0.inputs.reshaped([$0.count, width]), labels: $0.labels) }
         }
-        return RecipeData(train: flat(train)!, validation: flat(validation), test: flat(test), classNames: classNames,
-                          inputShape: [width], notes: notes)
+        return RecipeData(train: trainAugmentation == nil ? flat(train)! : train, validation: flat(validation), test: flat(test),
+                          classNames: classNames, inputShape: [width], notes: notes, trainAugmentation: trainAugmentation,
+                          flattenAugmented: trainAugmentation != nil)
     }
 
     /// The same data with `rows` added to the training rows.
     func addingTrainingRows(_ rows: LabelledRows) -> RecipeData {
         RecipeData(train: LabelledRows(inputs: Tensor.concat([train.inputs, rows.inputs], axis: 0), labels: train.labels + rows.labels),
-                   validation: validation, test: test, classNames: classNames, inputShape: inputShape, notes: notes)
+                   validation: validation, test: test, classNames: classNames, inputShape: inputShape, notes: notes,
+                   trainAugmentation: trainAugmentation, flattenAugmented: flattenAugmented)
+    }
+
+    /// What training batches apply to their rows: the augmentation for `seed`, flattened if need be; nil without one.
+    func trainTransform(seed: UInt64) -> Batches.RowTransform? {
+        guard let pipeline = trainAugmentation else { return nil }
+        let flat = flattenAugmented
+        return { inputs, rows, epoch in
+            let out = pipeline.apply(inputs, rows: rows, seed: seed, epoch: epoch)
+            return flat ? out.reshaped([rows.count, out.count / max(rows.count, 1)]) : out
+        }
     }
 
     /// Reads and splits `spec`; text is tokenised with `tokenizer`.
     static func load(_ spec: Recipe.DataSpec, seed: UInt64, tokenizer: WordPieceTokenizer?) throws -> RecipeData {
         switch spec.format {
+        case .imageFolder, .idx:
+            return try loadImages(spec, seed: seed)
         case .textFolder:
             guard let tokenizer else { preconditionFailure("text data needs a tokenizer") }
             let (all, report) = try TextDataset.folder(spec.path)
@@ -103,7 +123,7 @@ extension Recipe.DataSpec {
 
 /// Refuses data a classifier cannot learn from, which would otherwise "train" to a meaningless perfect score: fewer
 /// than two classes, or a class with no rows (a CSV's labels 0, 1, 3 make four outputs, one never a target).
-private func checkClasses(_ labels: [Int], classCount: Int, spec: Recipe.DataSpec,
+func checkClasses(_ labels: [Int], classCount: Int, spec: Recipe.DataSpec,
                           describe: (Int) -> String) throws {
     let counts = rowsPerClass(labels, classCount)
     let present = counts.indices.filter { counts[$0] > 0 }
@@ -113,7 +133,7 @@ private func checkClasses(_ labels: [Int], classCount: Int, spec: Recipe.DataSpe
         throw DataError(file: spec.path, line: nil, problem: "\(found); a classifier needs at least 2 classes")
     }
     if let empty = counts.firstIndex(of: 0) {
-        let why = spec.format == .csv ? " (labels are class ids 0..<\(classCount), so every id up to the largest "
+        let why = spec.format == .csv || spec.format == .idx ? " (labels are class ids 0..<\(classCount), so every id up to the largest "
             + "label needs rows)" : " (every text was a duplicate of one in another class)"
         throw DataError(file: spec.path, line: nil, problem: "\(describe(empty)) has no rows\(why)")
     }
@@ -121,7 +141,7 @@ private func checkClasses(_ labels: [Int], classCount: Int, spec: Recipe.DataSpe
 
 /// Refuses a split that leaves a class without training rows (a class of one row with test and validation large
 /// enough to take it): the model would be asked to predict a class it never saw.
-private func checkTrainingRows(_ trainLabels: [Int], all labels: [Int], classCount: Int, spec: Recipe.DataSpec,
+func checkTrainingRows(_ trainLabels: [Int], all labels: [Int], classCount: Int, spec: Recipe.DataSpec,
                                describe: (Int) -> String) throws {
     let counts = rowsPerClass(trainLabels, classCount)
     if let empty = counts.firstIndex(of: 0) {

@@ -119,6 +119,11 @@ struct Fields {
         }
     }
 
+    mutating func strings(_ key: String) throws -> [String]? {
+        guard let n = node(key) else { return nil }
+        return try texts(n, key)
+    }
+
     mutating func doubles(_ key: String) throws -> [Double]? {
         guard let n = node(key) else { return nil }
         return try texts(n, key).map { s in

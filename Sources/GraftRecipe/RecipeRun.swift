@@ -236,9 +236,15 @@ public final class RecipeRun {
         }
         let hasBatchNorm = !batchNorms.isEmpty
         let dropLast = hasBatchNorm && data.train.count % t.batchSize != 0
+        // Training rows (the shuffled ones) go through a random train pipeline at batch time.
+        let augment = data.trainTransform(seed: recipe.seed)
         let batches = { (rows: LabelledRows, shuffle: Bool) in
             Batches(inputs: rows.inputs, labels: rows.labels, batchSize: t.batchSize, shuffle: shuffle, seed: self.recipe.seed,
-                    dropLast: shuffle && dropLast)
+                    dropLast: shuffle && dropLast, transform: shuffle ? augment : nil)
+        }
+        if data.trainAugmentation != nil && strategy.stages.contains(where: \.cached) {
+            throw RecipeError(file: recipe.file, line: nil, field: "strategy", "the train transforms are random, so the body's "
+                + "features change every epoch and cannot be cached: set the strategy's cached (or cached-head) to false")
         }
         if ranks > 1 {
             let share = Batches.share(t.batchSize, rank: ranks - 1, of: ranks).count

@@ -48,6 +48,7 @@ public struct TrainedRun {
     public func data(at path: String) throws -> RecipeData {
         var spec = recipe.adaptation?.target ?? recipe.data
         (spec.path, spec.validation, spec.test, spec.limitPerClass) = (path, 0, 0, nil)
+        if spec.format == .idx { spec.labels = nil }  // beside the new images file, by MNIST's naming
         let data = try loadData(spec)
         guard data.classNames.count <= classNames.count else {
             throw DataError(file: path, line: nil, problem: "has \(data.classNames.count) classes, the run's model \(classNames.count)")
@@ -60,6 +61,15 @@ public struct TrainedRun {
     public func inputs(texts: [String]) -> Tensor {
         let batch = tokenizer!.encodeBatch(texts, maxLength: recipe.data.maxTokens, padding: .longest)
         return Tensor(batch.ids.map(Float.init), shape: batch.shape)
+    }
+
+    /// Whether the recipe reads images (an image folder or IDX files): new inputs are then image files.
+    public var readsImages: Bool { [.imageFolder, .idx].contains((recipe.adaptation?.target ?? recipe.data).format) }
+
+    /// PNG or JPEG files as the model's inputs: the recipe's channels and size, then its eval pipeline.
+    public func inputs(imageFiles files: [String]) throws -> Tensor {
+        let inputs = try (recipe.adaptation?.target ?? recipe.data).evalInputs(imageFiles: files)
+        return recipe.model.architecture == .mlp ? inputs.reshaped([files.count, inputs.count / max(files.count, 1)]) : inputs
     }
 
     public func inputs(csvLines lines: [(text: String, file: String, line: Int)]) throws -> Tensor {

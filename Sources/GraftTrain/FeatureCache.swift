@@ -42,7 +42,9 @@ public enum FeatureCache {
     public static func cache(_ data: Batches, through model: any BlockClassifier, chunkSize: Int = 64,
                              communicator: any Communicator = LocalCommunicator(),
                              progress: ProgressReporter? = nil) throws -> Batches {
-        data.replacingInputs(try features(of: model, inputs: data.inputs, chunkSize: chunkSize, communicator: communicator,
+        // Features of the stored rows would freeze one version of rows that change every epoch.
+        require(data.transform == nil, "FeatureCache.cache: rows transformed at batch time (augmentation) cannot be cached")
+        return data.replacingInputs(try features(of: model, inputs: data.inputs, chunkSize: chunkSize, communicator: communicator,
                                           progress: progress))
     }
 }

@@ -207,7 +207,7 @@ public final class Trainer {
         for s in first..<steps {
             watchdog?.mark(epoch: epoch, step: s)
             defer { progress?.advance(to: s + 1) }
-            let batch = data.batch(order, step: s, rank: rank, of: ranks)
+            let batch = data.batch(order, step: s, rank: rank, of: ranks, epoch: epoch)
             // The step's loss is the mean over its global rows; with k micro-batches per step each counts 1/k (1/r
             // for a last group of r < k). A rank's share of that is its rows' mean times rows/global rows.
             let groupSize = min(k, steps - s / k * k)

@@ -12,7 +12,9 @@ struct Predict: ParsableCommand {
             Reads inputs as the run's recipe reads its data, with its tokenizer, scaling and image shape: for a text \
             recipe, each file is one document, a folder gives its files, and without INPUT (or with -) each line of \
             standard input is one document; for a CSV recipe, each line of each file (or of standard input) is a row \
-            of feature values, a trailing label allowed and ignored. Prints the label and the top-k probabilities.
+            of feature values, a trailing label allowed and ignored; for an image recipe (image folder, IDX), each \
+            PNG or JPEG file, a folder giving its image files, through the recipe's eval transforms. Prints the \
+            label and the top-k probabilities.
             """)
 
     @Argument(help: ArgumentHelp("A run directory written by graft train.", valueName: "RUN_DIR")) var directory: String
@@ -36,9 +38,13 @@ struct Predict: ParsableCommand {
     private func classify() throws {
         let trained = try TrainedRun(directory)
         let text = trained.recipe.data.format == .textFolder
+        let images = trained.readsImages
         var names: [String] = []
         var items: [(text: String, file: String, line: Int)] = []
         for input in inputs.isEmpty ? ["-"] : inputs {
+            if input == "-" && images {
+                throw DataError(file: "stdin", line: nil, problem: "an image run classifies image files: name them (or a folder)")
+            }
             if input == "-" {
                 var line = 0
                 while let l = readLine() {
@@ -55,6 +61,11 @@ struct Predict: ParsableCommand {
             let files = isFolder.boolValue
                 ? try FileManager.default.contentsOfDirectory(atPath: input).sorted().map { "\(input)/\($0)" } : [input]
             for file in files {
+                if images {
+                    let isImage = ImageFolder.extensions.contains((file as NSString).pathExtension.lowercased())
+                    if isImage || !isFolder.boolValue { items.append(("", file, 0)); names.append(file) }
+                    continue
+                }
                 let content = String(decoding: try readRegularFile(file), as: UTF8.self)
                 if text {
                     items.append((content, file, 1)); names.append(file)
@@ -73,7 +84,8 @@ struct Predict: ParsableCommand {
         var rows: [[Float]] = []
         for start in stride(from: 0, to: items.count, by: 64) {
             let chunk = Array(items[start..<min(start + 64, items.count)])
-            let x = text ? trained.inputs(texts: chunk.map(\.text)) : try trained.inputs(csvLines: chunk)
+            let x = text ? trained.inputs(texts: chunk.map(\.text))
+                : images ? try trained.inputs(imageFiles: chunk.map(\.file)) : try trained.inputs(csvLines: chunk)
             let p = withNoGrad { model(x).softmax(axis: 1) }
             let k = p.shape[1]
             rows += (0..<chunk.count).map { i in Array(p.scalars[(i * k)..<((i + 1) * k)]) }
