@@ -15,7 +15,7 @@ declare -A OPTIONS=(
     [protonet]="--set meta.algorithm=protonet --set meta.meta-steps=1000"
     [maml]="--set meta.algorithm=maml --set meta.inner-lr=0.4 --set meta.test-inner-steps=3 --set meta.meta-steps=1000"
     [first-order-maml]="--set meta.algorithm=first-order-maml --set meta.inner-lr=0.4 --set meta.test-inner-steps=3 --set meta.meta-steps=1000"
-    [reptile]="--set meta.algorithm=reptile --set meta.inner-steps=5 --set meta.inner-lr=0.1 --set meta.meta-batch=5 --set meta.outer-lr=1 --set meta.outer-schedule=linear --set meta.test-inner-steps=50 --set tasks.queries=1 --set meta.meta-steps=2000"
+    [reptile]="--set meta.algorithm=reptile --set meta.inner-steps=5 --set meta.inner-lr=0.1 --set meta.meta-batch=5 --set meta.outer-lr=1 --set meta.outer-schedule=linear --set meta.test-inner-steps=50 --set tasks.queries=1 --set meta.meta-steps=1000"
 )
 if [ -z "${GRAFT:-}" ]; then
     bash launch/setup.sh >&2

@@ -4,6 +4,7 @@
 # gradient steps (mean MSE and 95 % interval), as the paper's figure reports them.
 #
 #   bash launch/sine-table.sh [META_STEPS]       # default: the recipe's; runs go to runs/sine/<algorithm>
+#   ALGORITHMS="maml reptile" bash launch/sine-table.sh 70000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${GRAFT_TABLE_OUTPUT:-runs/sine}
@@ -12,14 +13,16 @@ steps=()
 declare -A OPTIONS=(
     [maml]=""
     [first-order-maml]="--set meta.algorithm=first-order-maml"
-    [reptile]="--set meta.algorithm=reptile --set meta.inner-steps=5 --set meta.meta-batch=5 --set meta.outer-lr=0.1"
+    [reptile]="--set meta.algorithm=reptile --set meta.inner-steps=5 --set meta.inner-lr=0.02 --set meta.meta-batch=5 --set meta.outer-lr=0.1 --set meta.outer-schedule=linear"
     [pretrain]="--set meta.algorithm=pretrain"
 )
-bash launch/setup.sh >&2
-swift build -c release --product graft >&2
-GRAFT=$(swift build -c release --show-bin-path)/graft
+if [ -z "${GRAFT:-}" ]; then
+    bash launch/setup.sh >&2
+    swift build -c release --product graft >&2
+    GRAFT=$(swift build -c release --show-bin-path)/graft
+fi
 mkdir -p "$OUT"
-for algorithm in maml first-order-maml reptile pretrain; do
+for algorithm in ${ALGORITHMS:-maml first-order-maml reptile pretrain}; do
     read -ra extra <<<"${OPTIONS[$algorithm]}"
     echo "== $algorithm: graft meta-train recipes/sine-maml.yaml ${extra[*]} ${steps[*]}" >&2
     "$GRAFT" meta-train recipes/sine-maml.yaml "${extra[@]}" "${steps[@]}" --output "$OUT/$algorithm" --overwrite \
