@@ -185,7 +185,8 @@ struct Fields {
 }
 
 /// Replaces the value at a dotted path (`training.epochs=3`), adding missing mappings: command-line overrides.
-/// The value is read as YAML, so `[1, 2]` is a list.
+/// The value is read as YAML, so `[1, 2]` is a list; a null value (`model.body=null`) removes the field, so its
+/// default applies.
 func override(_ root: YAMLNode, _ assignment: String, file: String) throws -> YAMLNode {
     guard let eq = assignment.firstIndex(of: "="), eq != assignment.startIndex else {
         throw RecipeError(file: file, line: nil, field: "", "override \(quotedExcerpt(assignment)) is not of the form field.path=value")
@@ -206,7 +207,9 @@ func override(_ root: YAMLNode, _ assignment: String, file: String) throws -> YA
             throw RecipeError(file: file, line: node.line, field: keys.joined(separator: "."),
                               "override: the recipe holds a value here, not a mapping")
         }
-        if let i = entries.firstIndex(where: { $0.key == key }) {
+        if keys.count == 1, parsed.isNull {
+            entries.removeAll { $0.key == key }
+        } else if let i = entries.firstIndex(where: { $0.key == key }) {
             entries[i] = YAMLEntry(key: key, line: entries[i].line, value: try replace(entries[i].value, keys.dropFirst()))
         } else {
             entries.append(YAMLEntry(key: key, line: 0, value: try replace(YAMLNode(line: 0, kind: .null), keys.dropFirst())))

@@ -141,6 +141,9 @@ func errorText(_ body: () throws -> Void) -> String {
                                 overrides: ["training.epochs=2", "training.patience=1", "model.hidden=[8, 4]"])
         #expect(r.data.path == "/srv/data/a.csv" && r.output == "runs/b")
         #expect(r.training.epochs == 2 && r.training.patience == 1 && r.model.hidden == [8, 4])
+        // A null value removes the field: its default applies.
+        let removed = try Recipe.load(path: try recipeFile(blobRecipe(csv: "a.csv", output: "b")), overrides: ["model.hidden=null"])
+        #expect(removed.model.hidden == [256] && !removed.fields.contains { $0.path.hasPrefix("model.hidden") })
     }
 
     @Test func runTrainsCheckpointsAndReportsTheBestEpochOnTheTestRows() throws {
