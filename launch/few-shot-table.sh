@@ -19,7 +19,7 @@ export GRAFT_ASSETS=${GRAFT_ASSETS:-$PWD/.cache/assets}
 declare -A RUNS=(
     [digits-protonet-conv4]="recipes/digits-protonet.yaml --set model.body=null --set model.hidden=null --set model.architecture=conv4"
     [digits-protonet-mnist-body]="recipes/digits-protonet.yaml"
-    [digits-maml-mnist-body]="recipes/digits-protonet.yaml --set meta.algorithm=maml --set meta.inner-lr=0.4 --set meta.inner-steps=5 --set meta.test-inner-steps=10"
+    [digits-maml-mnist-body]="recipes/digits-protonet.yaml --set meta.algorithm=maml --set meta.inner-lr=0.05 --set meta.inner-steps=5 --set meta.test-inner-steps=10"
     [bbc-protonet-minilm]="recipes/bbc-protonet.yaml"
     [bbc-maml-minilm]="recipes/bbc-protonet.yaml --set meta.algorithm=maml --set model.hidden=[] --set meta.inner-lr=1 --set meta.inner-steps=5 --set meta.test-inner-steps=10 --set meta.meta-steps=300"
 )

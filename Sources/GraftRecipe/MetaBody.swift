@@ -14,7 +14,7 @@ struct PretrainedBody {
 
     /// Reads `spec`'s rows as the body takes them (tokenised with its vocabulary, flattened for an MLP) and loads
     /// the body: a training run's model without its head, or a recipe model with its pretrained weights.
-    static func load(_ spec: Recipe.DataSpec, body: MetaRecipe.Body, recipe: MetaRecipe) throws -> (PretrainedBody, LabelledRows) {
+    static func load(_ spec: Recipe.DataSpec, body: MetaRecipe.Body, recipe: MetaRecipe) throws -> (PretrainedBody, RecipeData) {
         let field = body.run == nil ? "model.body.architecture" : "model.body.run"
         if let run = body.run {
             let trained = try TrainedRun(run)
@@ -25,7 +25,7 @@ struct PretrainedBody {
                                   "\(run) takes rows of \(trained.inputShape); tasks.data gives \(rows.inputShape)")
             }
             let what = "body: the \(trained.recipe.model.architecture.rawValue) of \(trained.checkpoint) without its head"
-            return (PretrainedBody(model: trained.model, source: what), rows.train)
+            return (PretrainedBody(model: trained.model, source: what), rows)
         }
         let model = body.model!
         var rows = try RecipeData.load(spec, seed: recipe.seed, tokenizer: try model.tokenizer(vocabulary: spec.vocabulary))
@@ -36,7 +36,7 @@ struct PretrainedBody {
             throw RecipeError(file: recipe.file, line: nil, field: field, error.problem)
         }
         built.0.eval()
-        return (PretrainedBody(model: built.0, source: "body: " + built.1.replacingOccurrences(of: ", new 2-class head", with: "")), rows.train)
+        return (PretrainedBody(model: built.0, source: "body: " + built.1.replacingOccurrences(of: ", new 2-class head", with: "")), rows)
     }
 
     /// The body's widths [inputs, hidden…] when it is an MLP: its layers without the head.

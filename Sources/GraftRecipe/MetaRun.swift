@@ -194,16 +194,16 @@ public struct MetaSetup {
         case .data:
             var spec = t.data!
             (spec.validation, spec.test) = (0, 0)
-            var rows: LabelledRows
+            var data: RecipeData
             if let bodySpec = recipe.body {
                 let loaded: PretrainedBody
-                (loaded, rows) = try PretrainedBody.load(spec, body: bodySpec, recipe: recipe)
+                (loaded, data) = try PretrainedBody.load(spec, body: bodySpec, recipe: recipe)
                 notes.append(loaded.source)
                 if bodySpec.freeze {
                     let key = BodyFeatureCache.key(recipe)
-                    let cached = BodyFeatureCache.load(from: cachedIn, key: key, rows: rows.count)
-                    let features = try cached ?? FeatureCache.features(of: loaded.model, inputs: rows.inputs, progress: progress)
-                    rows = LabelledRows(inputs: features, labels: rows.labels)
+                    let cached = BodyFeatureCache.load(from: cachedIn, key: key, rows: data.train.count)
+                    let features = try cached ?? FeatureCache.features(of: loaded.model, inputs: data.train.inputs, progress: progress)
+                    data = data.replacingTrainingInputs(features)
                     cacheable = (features, key)
                     notes.append("body frozen: tasks are episodes over its \(features.shape[1]) features, "
                                  + (cached == nil ? "computed once" : "read from \(cachedIn!)/\(BodyFeatureCache.file)"))
@@ -211,12 +211,17 @@ public struct MetaSetup {
                     body = loaded
                 }
             } else {
-                rows = try RecipeData.load(spec, seed: recipe.seed, tokenizer: nil).train
+                data = try RecipeData.load(spec, seed: recipe.seed, tokenizer: nil)
             }
+            let rows = data.train
             (inputs, labels) = (rows.inputs, rows.labels)
             split = ClassSplit(labels: labels, validation: t.validation, test: t.test, seed: recipe.seed)
             notes.append("tasks: \(spec.path), \(labels.count) rows of \(Set(labels).count) classes, split \(split!.train.count) / "
                          + "\(split!.validation.count) / \(split!.test.count) for meta-training, validation and test")
+            if data.classNames.count <= 20 {
+                let names = { (classes: [Int]) in classes.sorted().map { data.classNames[$0] }.joined(separator: ", ") }
+                notes.append("classes: meta-training \(names(split!.train)); validation \(names(split!.validation)); test \(names(split!.test))")
+            }
         }
         classification = t.source != .sinusoid
         if let split {

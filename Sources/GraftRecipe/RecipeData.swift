@@ -42,6 +42,12 @@ public struct RecipeData {
                           flattenAugmented: trainAugmentation != nil)
     }
 
+    /// The same data with other training inputs (a frozen body's features), one per training row.
+    func replacingTrainingInputs(_ inputs: Tensor) -> RecipeData {
+        RecipeData(train: LabelledRows(inputs: inputs, labels: train.labels), validation: validation, test: test,
+                   classNames: classNames, inputShape: Array(inputs.shape.dropFirst()), notes: notes)
+    }
+
     /// The same data with `rows` added to the training rows.
     func addingTrainingRows(_ rows: LabelledRows) -> RecipeData {
         RecipeData(train: LabelledRows(inputs: Tensor.concat([train.inputs, rows.inputs], axis: 0), labels: train.labels + rows.labels),
