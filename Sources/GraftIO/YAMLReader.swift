@@ -7,6 +7,10 @@ import GraftCore
 internal import Yams
 
 /// Reads one document with Yams and turns its node tree into `YAMLNode`s; `YAML` says what is refused.
+///
+/// Yams compares the keys of each mapping as it composes, hashing a key that is a collection whole, so collections
+/// used as keys inside keys cost time quadratic in their depth before they are refused here. libyaml's limit of
+/// 1,000 levels bounds that: about half a second, in a release build, for the worst 2 KB text (999 nested `? `).
 struct YAMLReader {
     /// Far deeper than any recipe, far shallower than a stack overflow on hostile nesting.
     static let maximumDepth = 64
@@ -22,7 +26,7 @@ struct YAMLReader {
     /// How many `*name` may appear in a text that also holds an `&name` before it is refused unread. Yams compares
     /// every mapping's keys while composing, and an alias used in a key can stand for a tree that doubles with each
     /// alias nested in it (a few hundred bytes can make billions of nodes), before any anchor can be refused here.
-    /// Eight aliases can multiply a key's size by 20 at most. The counts are of the bare character pairs, so `R&D`
+    /// Eight aliases can multiply a key's size by about 20 at most. The counts are of the bare character pairs, so `R&D`
     /// and `"*_x.csv"` count too: only a text with both and more than eight of the second is refused wrongly.
     static let maximumAliasesBeforeComposing = 8
 
