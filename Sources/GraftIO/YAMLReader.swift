@@ -156,7 +156,8 @@ struct YAMLReader {
              let .composer(context, problem, mark, _):
             return failure(clamped(mark.line), message(problem, context: context, at: mark))
         case let .reader(problem, offset, value, _):
-            let code = value >= 0 ? " (U+\(String(UInt32(value), radix: 16, uppercase: true)))" : ""
+            let hex = String(UInt32(max(value, 0)), radix: 16, uppercase: true)
+            let code = value >= 0 ? " (U+\(String(repeating: "0", count: max(0, 4 - hex.count)) + hex))" : ""
             let index = offset.flatMap { text.index(text.startIndex, offsetBy: $0, limitedBy: text.endIndex) }
             return failure(index.map(line(before:)), problem + code)
         case let .duplicatedKeysInMapping(duplicates, context):

@@ -380,7 +380,7 @@ private func matches(_ node: YAMLNode, _ json: JSONValue) -> Bool {
     @Test func sequenceAsKey() { expectError("a: 1\n? [x]\n: b\n", line: 2, "key must be a scalar, not a sequence") }
     @Test func mappingAsKey() { expectError("{x: 1}: b\n", line: 1, "key must be a scalar, not a mapping") }
     @Test func emptyFlowItem() { expectError("a: [1,,2]\n", line: 1, "expected node content") }
-    @Test func controlCharacter() { expectError("a: 1\r\nb: \u{01}\n", line: 2, "control characters", "U+1") }
+    @Test func controlCharacter() { expectError("a: 1\r\nb: \u{01}\n", line: 2, "control characters", "(U+0001)") }
 
     @Test func nestingTooDeep() {
         expectError("a: " + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "\n", line: 1,
