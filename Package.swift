@@ -53,6 +53,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Recipes are read with Yams (libyaml underneath); GraftIO turns its node tree into YAMLNode.
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
@@ -68,7 +70,8 @@ let package = Package(
         .target(name: "GraftCore", dependencies: ["CBLAS"], swiftSettings: kernelFlags),
         .target(name: "GraftNN", dependencies: ["GraftCore"], swiftSettings: kernelFlags),
         .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
-        .target(name: "GraftIO", dependencies: ["GraftCore", "CSystem"], swiftSettings: kernelFlags),
+        .target(name: "GraftIO", dependencies: ["GraftCore", "CSystem", .product(name: "Yams", package: "Yams")],
+                swiftSettings: kernelFlags),
         .target(name: "GraftOptim", dependencies: ["GraftNN"], swiftSettings: kernelFlags),
         .target(name: "GraftTrain", dependencies: ["GraftOptim", "GraftNN", "GraftIO", "GraftData", "GraftDistributed", "GraftCore"],
                 swiftSettings: kernelFlags),

@@ -10,7 +10,9 @@
 # with `-sanitize=fuzzer,address` (one comma-separated flag: a second -sanitize= flag replaces the first, which
 # silently drops the coverage instrumentation). Compiling with -sanitize=fuzzer does not link libFuzzer, so the
 # library builds as usual; each target is then linked by swiftc -sanitize=fuzzer,address from Tests/Fuzz/Common.swift,
-# Tests/Fuzz/<target>.swift and the modules' object files (the C decoder's too), with OpenBLAS, FreeType, libjpeg (and MPI for the recipe target).
+# Tests/Fuzz/<target>.swift and the modules' object files (the C decoder's too, and those of the Yams package and the
+# libyaml inside it, which GraftIO reads YAML with: instrumented like Graft's own), with OpenBLAS, FreeType, libjpeg
+# (and MPI for the recipe target).
 #
 # Runs: the corpus grows in $GRAFT_FUZZ_BUILD/work/<target>/corpus; the committed seeds in Tests/Fuzz/corpus/<target>
 # are read, never written. Crashes, timeouts and out-of-memory inputs are saved under Tests/Fuzz/crashes/<target>/.
@@ -32,8 +34,8 @@ export GRAFT_VOCAB=${GRAFT_VOCAB:-${GRAFT_ASSETS:-$ROOT/.cache/assets}/minilm/vo
 
 modules() {  # the library modules a target links, dependencies first
     case $1 in
-        safetensors) echo GraftCore GraftIO ;;
-        recipe) echo CJPEGDecode GraftCore GraftNN GraftIO GraftOptim GraftData GraftDistributed GraftTrain GraftMeta GraftRecipe ;;
+        safetensors) echo CYaml Yams GraftCore GraftIO ;;
+        recipe) echo CJPEGDecode CYaml Yams GraftCore GraftNN GraftIO GraftOptim GraftData GraftDistributed GraftTrain GraftMeta GraftRecipe ;;
         csv|textfolder|wordpiece|jpeg) echo CJPEGDecode GraftCore GraftData ;;
         *) echo "fuzz.sh: unknown target $1 (known: ${ALL[*]})" >&2; exit 2 ;;
     esac
@@ -74,11 +76,13 @@ OBJ=$BUILD/debug
 CFLAGS=()
 for m in CBLAS CSystem CMPI CFreeType; do CFLAGS+=(-Xcc "-fmodule-map-file=$ROOT/Sources/$m/module.modulemap"); done
 CFLAGS+=(-Xcc "-fmodule-map-file=$OBJ/CJPEGDecode.build/module.modulemap")
+# Yams' C module; a module that imports GraftIO needs it found, though nothing here calls libyaml directly.
+CFLAGS+=(-Xcc "-fmodule-map-file=$BUILD/checkouts/Yams/Sources/CYaml/include/module.modulemap")
 for f in $(pkg-config --cflags openblas ompi-c freetype2 2>/dev/null); do CFLAGS+=(-Xcc "$f"); done
 read -ra LIBS <<<"$(pkg-config --libs openblas freetype2) -ljpeg"
 for t in "${TARGETS[@]}"; do
     objs=()
-    for m in $(modules "$t"); do objs+=("$OBJ/$m.build/"*.o); done
+    for m in $(modules "$t"); do mapfile -t -O "${#objs[@]}" objs < <(find "$OBJ/$m.build" -name '*.o' | sort); done
     libs=("${LIBS[@]}")
     if [ "$t" = recipe ]; then read -ra mpi <<<"$(pkg-config --libs ompi-c)"; libs+=("${mpi[@]}"); fi
     out=$BUILD/fuzzers/$t

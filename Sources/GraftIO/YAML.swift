@@ -6,7 +6,8 @@ public struct YAMLNode: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         /// `~`, `null`, `Null`, `NULL` or nothing, unquoted.
         case null
-        /// `quoted` tells `"1e-3"` from `1e-3`, so a schema can refuse to read a quoted string as a number.
+        /// `quoted` tells `"1e-3"` from `1e-3`, so a schema can refuse to read a quoted string as a number; it is
+        /// true for every scalar that is not plain: single- or double-quoted, or a `|` or `>` block scalar.
         case scalar(String, quoted: Bool)
         case sequence([YAMLNode])
         /// Entries in file order, with no key twice.
@@ -65,7 +66,7 @@ public struct YAMLEntry: Sendable, Equatable {
     }
 }
 
-/// A recipe that cannot be read or is outside the supported YAML subset, as `file:line: message`.
+/// A recipe that cannot be read, is not YAML, or uses what recipes leave out of YAML, as `file:line: message`.
 public struct YAMLError: Error, CustomStringConvertible, Equatable {
     /// The path or name the text was given under.
     public let file: String
@@ -86,17 +87,17 @@ public struct YAMLError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// A strict subset of YAML, enough for block-style recipe files.
+/// Recipe files: YAML as libyaml reads it (through Yams), with every scalar kept as text for the recipe's schema.
 ///
-/// Supported: block mappings and sequences nested by space indentation, one-line flow collections (`[a, b]`,
-/// `{k: v}`), plain, single- and double-quoted scalars, comments, and optional `---` / `...` markers.
-/// Everything else (anchors, aliases, tags, block scalars, multi-line scalars or flow collections, several
-/// documents, duplicate keys) is an error naming the line, so a recipe never means something it does not say.
+/// Accepted: block and flow collections over as many lines as they need; plain, quoted and block (`|`, `>`) scalars;
+/// comments; `---` / `...` markers and directives; `? ` keys. Refused, naming the line: YAML syntax errors; anchors
+/// and aliases (`&name`, `*name`: each value is written where it is used, so an error's line is where to fix it);
+/// explicit tags (`!!int 1`: the schema gives each field its type); a second document; a key twice in a mapping;
+/// a key that is not a scalar; nesting deeper than 64 levels.
 public enum YAML {
     /// Parses a whole document; `file` only names the text in errors.
     public static func parse(_ text: String, file: String) throws(YAMLError) -> YAMLNode {
-        var parser = try YAMLParser(text: text, file: file)
-        return try parser.document()
+        try YAMLReader(text: text, file: file).read()
     }
 
     /// Reads and parses the file at `path`; the file must be UTF-8 and regular (a FIFO is refused, not waited on).

@@ -91,19 +91,34 @@ struct Predict: ParsableCommand {
             rows += (0..<chunk.count).map { i in Array(p.scalars[(i * k)..<((i + 1) * k)]) }
         }
         let classes = trained.classNames
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
         for (name, probabilities) in zip(names, rows) {
             let ranked = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }.prefix(top)
             if format == "json" {
-                let entry: [String: Any] = ["input": name, "label": classes[ranked.first!],
-                                            "top": ranked.map { ["label": classes[$0], "probability": Double(probabilities[$0])] }]
-                let data = try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys])
-                print(String(decoding: data, as: UTF8.self))
+                let prediction = Prediction(input: name, label: classes[ranked.first!], top: ranked.map {
+                    Prediction.Ranked(label: classes[$0], probability: Double(probabilities[$0]))
+                })
+                print(String(decoding: try encoder.encode(prediction), as: UTF8.self))
             } else {
                 print("\(classes[ranked.first!])\t" + ranked.map { String(format: "%@ %.3f", classes[$0], probabilities[$0]) }.joined(separator: "  ")
                       + "\t\(name)")
             }
         }
     }
+}
+
+/// One input's line of `--format json`: `{"input": …, "label": …, "top": [{"label": …, "probability": …}, …]}`, keys
+/// sorted, the most probable class first.
+private struct Prediction: Encodable {
+    struct Ranked: Encodable {
+        let label: String
+        let probability: Double
+    }
+
+    let input: String
+    let label: String
+    let top: [Ranked]
 }
 
 /// The start of a line, for naming it.

@@ -1,4 +1,5 @@
-// Fuzzes Recipe.load(path:): the YAML subset parser, `${VAR:-default}` expansion and every field check of a recipe.
+// Fuzzes Recipe.load(path:): YAML reading (Yams, and its tree turned into YAMLNode), `${VAR:-default}` expansion and
+// every field check of a recipe.
 // Checks: only thrown errors (no trap, no exit); parsing is deterministic (the same text gives the same tree).
 import Foundation
 import GraftIO
@@ -12,7 +13,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     writeFile(path, bytes)
     _ = try? Recipe.load(path: path)
     _ = try? Recipe.load(path: path, overrides: ["training.epochs=2", "model.hidden=[4, 4]"])
-    // The parser proper, on the text as a String (invalid UTF-8 repaired), twice.
+    // YAML reading proper, on the text as a String (invalid UTF-8 repaired), twice.
     let text = String(decoding: bytes, as: UTF8.self)
     let first = Result { () throws(YAMLError) in try YAML.parse(text, file: "fuzz.yaml") }
     let second = Result { () throws(YAMLError) in try YAML.parse(text, file: "fuzz.yaml") }

@@ -66,16 +66,20 @@ private func makeFIFO(_ path: String) throws {
         #expect(excerpt(marks).unicodeScalars.count < 120)
     }
 
+    /// libyaml's messages quote nothing; the one that names a key (a duplicate; a key of over 1,024 characters must be
+    /// written as a `?` key) quotes a huge one in part.
     @Test func yamlErrorsQuoteAHugeValueInPart() throws {
         let huge = String(repeating: "k", count: 1_000_000)
         let a80 = String(repeating: "k", count: 80)
-        for text in ["a: 1\n\(huge)\n", "a: [1] \(huge)\n", "\(huge): 1\n\(huge): 2\n"] {
+        for text in ["a: 1\n\(huge)\n", "a: [1] \(huge)\n", "\(huge): 1\n", "? \(huge)\n: 1\n? \(huge)\n: 2\n"] {
             do {
                 _ = try YAML.parse(text, file: "recipe.yaml")
                 Issue.record("parsed")
             } catch {
-                #expect(error.description.contains("'\(a80)…' (1000000 characters)"), "\(error.description.prefix(200))")
-                #expect(error.description.count < 200, "\(error.description.prefix(200))")
+                #expect(error.line != nil && error.description.count < 200, "\(error.description.prefix(200))")
+                if text.hasPrefix("?") {
+                    #expect(error.description.contains("'\(a80)…' (1000000 characters)"), "\(error.description.prefix(200))")
+                }
             }
         }
     }

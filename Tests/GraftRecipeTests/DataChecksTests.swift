@@ -130,8 +130,8 @@ private func makeFIFO(_ path: String) throws {
         for (override, expected) in cases {
             #expect(errorText { _ = try Recipe.load(path: path, overrides: [override]) } == expected)
         }
-        // A huge unknown key, from the file itself.
-        let withKey = try recipeFile(blobRecipe(csv: "x", output: "o", extra: "\(huge): 1"))
+        // A huge unknown key, from the file itself (YAML takes a key of over 1,024 characters only after '? ').
+        let withKey = try recipeFile(blobRecipe(csv: "x", output: "o", extra: "? \(huge)\n: 1"))
         let unknown = errorText { _ = try Recipe.load(path: withKey) }
         #expect(unknown.hasPrefix("\(withKey):23: \(String(repeating: "z", count: 80))… (1000000 characters): unknown field"))
         #expect(unknown.count < 400, "\(unknown.prefix(300))")

@@ -1,4 +1,4 @@
-"""Writes yaml_cases.json: what PyYAML makes of documents in Graft's YAML subset, for YAMLTests.swift.
+"""Writes yaml_cases.json: what PyYAML makes of documents written as Graft's recipes are, for YAMLTests.swift.
 
 Run with any Python that has PyYAML (pip install pyyaml):
     python3 Tests/GraftIOTests/Fixtures/make_yaml_fixtures.py
