@@ -21,10 +21,11 @@ declare -A RUNS=(
     [digits-protonet-mnist-body]="recipes/digits-protonet.yaml"
     [digits-maml-mnist-body]="recipes/digits-protonet.yaml --set meta.algorithm=maml --set meta.inner-lr=0.05 --set meta.inner-steps=5 --set meta.test-inner-steps=10"
     [bbc-protonet-minilm]="recipes/bbc-protonet.yaml"
+    [bbc-protonet-minilm-5-steps]="recipes/bbc-protonet.yaml --set meta.meta-steps=5 --set meta.validate-every=5"
     [bbc-maml-minilm]="recipes/bbc-protonet.yaml --set meta.algorithm=maml --set model.hidden=[] --set meta.inner-lr=1 --set meta.inner-steps=5 --set meta.test-inner-steps=10 --set meta.meta-steps=300"
 )
 mkdir -p "$OUT"
-for name in ${NAMES:-digits-protonet-conv4 digits-protonet-mnist-body digits-maml-mnist-body bbc-protonet-minilm bbc-maml-minilm}; do
+for name in ${NAMES:-digits-protonet-conv4 digits-protonet-mnist-body digits-maml-mnist-body bbc-protonet-minilm bbc-protonet-minilm-5-steps bbc-maml-minilm}; do
     read -ra args <<<"${RUNS[$name]}"
     echo "== $name: graft meta-train ${args[*]}" >&2
     start=$(date +%s)
