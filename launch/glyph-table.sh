@@ -7,7 +7,7 @@
 # test.
 #
 #   bash launch/glyph-table.sh                    # all four, both shot counts; runs go to runs/glyphs/<algorithm>-<K>shot
-#   ALGORITHMS="protonet maml" SHOTS=1 bash launch/glyph-table.sh
+#   ALGORITHMS="maml reptile" SHOTS=1 TEST_SHOTS="1 5" bash launch/glyph-table.sh   # trained at 1 shot, tested at 1 and 5
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${GRAFT_TABLE_OUTPUT:-runs/glyphs}
@@ -32,6 +32,8 @@ for algorithm in ${ALGORITHMS:-protonet maml first-order-maml reptile}; do
         "$GRAFT" meta-train recipes/glyphs-protonet.yaml "${extra[@]}" --set "tasks.shots=$shots" --output "$run" \
             --overwrite >"$run.log" 2>&1 || { echo "glyph-table: $algorithm failed:" >&2; tail -3 "$run.log" >&2; exit 1; }
         echo "meta-training took $(( $(date +%s) - start )) s" | tee -a "$run.log"
-        "$GRAFT" meta-test "$run" --episodes 600 --set tasks.queries=15 | tee "$run.test"
+        for test_shots in ${TEST_SHOTS:-$shots}; do
+            "$GRAFT" meta-test "$run" --episodes 600 --set tasks.queries=15 --set "tasks.shots=$test_shots"
+        done | tee "$run.test"
     done
 done
