@@ -21,6 +21,8 @@ public struct RunResult {
     public let targetTest: Evaluation?
     /// Parameters the optimizer updated at the end of training (unfrozen groups).
     public let trainableParameters: Int
+    /// Rows the model trained on.
+    public let trainingRows: Int
 }
 
 /// Carries out a recipe on every rank of `communicator`: data, model, strategy, optimizer and schedule, training
@@ -135,7 +137,8 @@ public final class RecipeRun {
         let result = RunResult(strategy: strategy, reason: reason, reports: reports, bestEpoch: trainer.bestEpoch,
                                testedEpoch: weightsEpoch, test: test, targetTest: targetTest,
                                trainableParameters: trainer.optimizer.groups.filter { !$0.frozen }
-                                   .flatMap(\.parameters).map { $0.1.count }.reduce(0, +))
+                                   .flatMap(\.parameters).map { $0.1.count }.reduce(0, +),
+                               trainingRows: data.train.count)
         if let output {
             // Rank 0 writes; the others learn whether it could.
             try communicator.agree {
