@@ -269,6 +269,11 @@ public final class RecipeRun {
         configuration.onNonFinite = t.onNonFinite
         configuration.stepTimeout = t.stepTimeout
         let stepsPerEpoch = batches(data.train, true).batchCount
+        if stepsPerEpoch == 0 {
+            throw RecipeError(file: recipe.file, line: nil, field: "training.batch-size", "\(t.batchSize) is more than the "
+                + "\(data.train.count) training rows, and batch norm leaves a short batch out, so no step would train; use a "
+                + "batch size of at most \(data.train.count)")
+        }
         let steps = t.epochs * ((stepsPerEpoch + t.accumulationSteps - 1) / t.accumulationSteps)
         var plateau: ReduceOnPlateau?
         if let (kind, options) = recipe.schedule {

@@ -100,6 +100,19 @@ private func idxFiles(count: Int) throws -> String {
         #expect(contents(resplit.test) != contents(first.test))
     }
 
+    @Test func aTrainingSetSmallerThanABatchNormBatchIsRefused() throws {
+        // A small CNN has batch norm, which leaves a short batch out: 2 rows in batches of 4 would never train.
+        let recipe = try Recipe.load(path: try recipeFile("""
+            data: {format: image-folder, path: \(try imageFolder()), size: 8, validation: 0.25, test: 0.25, train-per-class: 1}
+            model: {architecture: small-cnn}
+            strategy: {name: full, lr: 0.01}
+            training: {epochs: 1, batch-size: 4}
+            """))
+        #expect(errorText { try RecipeRun(recipe).run() }.hasSuffix("training.batch-size: 4 is more than the 2 training rows, "
+                + "and batch norm leaves a short batch out, so no step would train; use a batch size of at most 2"))
+        try RecipeRun(try Recipe.load(path: recipe.file, overrides: ["training.batch-size=2"])).run()
+    }
+
     @Test func badValuesNameTheFieldAndLine() throws {
         let path = try recipeFile(blobRecipe(csv: "x", output: "o"))
         func message(_ overrides: [String]) -> String { errorText { _ = try Recipe.load(path: path, overrides: overrides) } }
