@@ -66,6 +66,11 @@ struct DataEfficiency: ParsableCommand {
         let bestEpoch: Int?, bestValidationAccuracy: Double?
         let seconds: Double
         let directory: String
+        enum CodingKeys: String, CodingKey {
+            case strategy, perClass = "per_class", seedIndex = "seed_index", seed, trainingRows = "training_rows"
+            case testAccuracy = "test_accuracy", testMacroF1 = "test_macro_f1", bestEpoch = "best_epoch"
+            case bestValidationAccuracy = "best_validation_accuracy", seconds, directory
+        }
     }
 
     /// The mean and sample standard deviation of one (size, strategy) cell.
@@ -73,6 +78,7 @@ struct DataEfficiency: ParsableCommand {
         let strategy: String
         let perClass: String
         let mean: Double, std: Double, seeds: Int
+        enum CodingKeys: String, CodingKey { case strategy, perClass = "per_class", mean, std, seeds }
     }
 
     /// What `data-efficiency.json` holds.
@@ -83,6 +89,7 @@ struct DataEfficiency: ParsableCommand {
         let perClass: [String], strategies: [String]
         let cells: [Cell]
         let runs: [Run]
+        enum CodingKeys: String, CodingKey { case recipe, overrides, splitSeed = "split_seed", perClass = "per_class", strategies, cells, runs }
     }
 
     func run() throws {
@@ -139,9 +146,12 @@ struct DataEfficiency: ParsableCommand {
         run.log = { _ in }
         let start = Date()
         let result = try run.run(overwrite: overwrite)
+        guard let test = result.test else {
+            throw RecipeError(file: recipe, line: nil, field: "data.test", "\(directory) has no test rows to report on")
+        }
         let best = result.bestEpoch.flatMap { b in result.reports.first { $0.epoch == b } }
         return Run(strategy: name, perClass: size.name, seedIndex: seedIndex, seed: seed, trainingRows: result.trainingRows,
-                   testAccuracy: result.test?.accuracy ?? .nan, testMacroF1: result.test?.macroF1 ?? .nan,
+                   testAccuracy: test.accuracy, testMacroF1: test.macroF1,
                    bestEpoch: result.bestEpoch, bestValidationAccuracy: best?.evaluation.accuracy,
                    seconds: Date().timeIntervalSince(start), directory: directory)
     }
