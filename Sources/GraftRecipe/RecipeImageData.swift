@@ -3,10 +3,10 @@ import GraftCore
 import GraftData
 
 extension RecipeData {
-    /// Reads an image folder or IDX pair: the rows kept (`limit-per-class`) are split by class, the training rows
-    /// kept (`train-per-class`) and the held-out ones decoded at the recipe's channels and size and put through the
-    /// pipelines. Validation and test rows take the eval pipeline now;
-    /// training rows take the train pipeline now when it is deterministic, else at batch time (`trainAugmentation`).
+    /// Reads an image folder or IDX pair: the rows kept (`limit-per-class`) are split by class, then the training
+    /// rows kept (`train-per-class`) and the held-out ones are decoded at the recipe's channels and size and put
+    /// through the pipelines. Validation and test rows take the eval pipeline now; training rows take the train
+    /// pipeline now when it is deterministic, else at batch time (`trainAugmentation`).
     static func loadImages(_ spec: Recipe.DataSpec, seed: UInt64) throws -> RecipeData {
         let labels: [Int], classNames: [String]
         var notes: [String]
