@@ -96,6 +96,17 @@ check "compare runs each strategy on one split and draws them" 0 "" -- bash -c "
     [[ \$(grep -c '<polyline' '$runs/compare/compare.svg') == 4 ]]"
 check "compare names an unknown strategy" 64 "unknown strategy 'everything'" -- \
     "$BIN" compare Tests/DataParallel/digits.yaml --strategies full,everything
+check "data-efficiency trains each size and strategy, then tables and draws them" 0 "" -- bash -c "
+    out=\$('$BIN' data-efficiency Tests/DataParallel/digits.yaml --per-class 5,all --seeds 1 \
+        --set training.epochs=1 --output '$runs/data-efficiency' 2>&1) &&
+    [[ \$(grep -c -E '^(scratch|transfer) (5|all) per class, seed 7: test accuracy' <<<\"\$out\") == 4 ]] &&
+    grep -q -E '^\\| 5 \\| 50 \\| [0-9.]+ ± 0.0 % \\(1 seed\\) \\| [0-9.]+ ± 0.0 % \\(1 seed\\) \\|' <<<\"\$out\" &&
+    grep -q -E '^\\| all \\| [0-9]+ \\| ' <<<\"\$out\" &&
+    [[ \$(grep -c '<polyline' '$runs/data-efficiency/data-efficiency.svg') == 2 ]] &&
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert len(r[\"runs\"]) == 4, r' '$runs/data-efficiency/data-efficiency.json' &&
+    test -s '$runs/data-efficiency/transfer-5-seed0/results.json'"
+check "data-efficiency names a bad size" 64 "--per-class: 'some' is neither" -- \
+    "$BIN" data-efficiency Tests/DataParallel/digits.yaml --per-class 5,some
 
 # graft evaluate and graft predict on those runs.
 check "evaluate gives the run's own test figures" 0 "" -- bash -c "

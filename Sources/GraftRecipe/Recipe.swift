@@ -28,8 +28,14 @@ public struct Recipe {
         /// CSV images: cut to [top, left, height, width], then resampled to [height, width] (antialiased bilinear).
         public var crop: [Int]?
         public var resize: [Int]?
-        /// At most this many rows of each class, chosen by the seed before splitting (for quick runs).
+        /// At most this many rows of each class, chosen by the split seed before splitting (for quick runs).
         public var limitPerClass: Int?
+        /// At most this many training rows of each class, chosen by the recipe's seed after the split: validation
+        /// and test rows stay those of the whole data (learning curves over training-set sizes).
+        public var trainPerClass: Int?
+        /// The seed of `limit-per-class` and the split (default: the recipe's), so that runs of other seeds keep
+        /// the same validation and test rows.
+        public var splitSeed: UInt64?
         /// Images (image-folder, idx): the IDX labels file and class names, the channels (1 or 3) and size
         /// [height, width] images are stored at, and the pipelines rows go through (see RecipeImages.swift).
         public var labels: String?
@@ -228,7 +234,8 @@ extension Recipe.DataSpec {
         guard let dataPath = try f.string("path") else { throw f.error("path", "is required") }
         self = Recipe.DataSpec(format: format, path: dataPath, validation: try f.fraction("validation") ?? 0.1,
                         test: try f.fraction("test") ?? 0.2, maxTokens: 128, vocabulary: nil, scale: 1, image: nil,
-                        limitPerClass: try f.int("limit-per-class", min: 1))
+                        limitPerClass: try f.int("limit-per-class", min: 1), trainPerClass: try f.int("train-per-class", min: 1),
+                        splitSeed: try f.int("split-seed", min: 0).map(UInt64.init))
         guard validation + test < 1 else {
             throw f.error("test", "validation + test must leave rows to train on, got \(validation + test)")
         }

@@ -65,8 +65,10 @@ public struct RecipeData {
         }
     }
 
-    /// Reads and splits `spec`; text is tokenised with `tokenizer`.
+    /// Reads and splits `spec`; text is tokenised with `tokenizer`. `seed` is the run's: it splits the rows unless
+    /// `spec.splitSeed` is given, and chooses the training rows `train-per-class` keeps.
     static func load(_ spec: Recipe.DataSpec, seed: UInt64, tokenizer: WordPieceTokenizer?) throws -> RecipeData {
+        let splitSeed = spec.splitSeed ?? seed
         switch spec.format {
         case .imageFolder, .idx:
             return try loadImages(spec, seed: seed)
@@ -75,12 +77,15 @@ public struct RecipeData {
             let (all, report) = try TextDataset.folder(spec.path)
             var notes = [report.summary]
             if !report.nonUTF8Files.isEmpty { notes.append("decoded as Windows-1252: \(report.nonUTF8Files.joined(separator: ", "))") }
-            let data = spec.limitPerClass.map { all.subset(limited(all.labels, $0, seed: seed)) } ?? all
+            let data = spec.limitPerClass.map { all.subset(limited(all.labels, $0, seed: splitSeed)) } ?? all
             let describe = { (c: Int) in "class \(quotedExcerpt(data.classNames[c]))" }
             try checkClasses(data.labels, classCount: data.classNames.count, spec: spec, describe: describe)
-            let (train, parts) = data.stratifiedSplit(heldOut: [spec.test, spec.validation], seed: seed)
-            try checkTrainingRows(train.labels, all: data.labels, classCount: data.classNames.count, spec: spec,
+            let (split, parts) = data.stratifiedSplit(heldOut: [spec.test, spec.validation], seed: splitSeed)
+            try checkTrainingRows(split.labels, all: data.labels, classCount: data.classNames.count, spec: spec,
                                   describe: describe)
+            let (kept, note) = spec.trainingRowsKept(split.labels, seed: seed)
+            let train = split.subset(kept)
+            if let note { notes.append(note) }
             func rows(_ d: TextDataset) -> LabelledRows? {
                 guard d.count > 0 else { return nil }
                 let batch = tokenizer.encodeBatch(d.texts, maxLength: spec.maxTokens, padding: .longest)
@@ -96,12 +101,14 @@ public struct RecipeData {
                 throw DataError(file: spec.path, line: nil,
                                 problem: "rows have \(all.featureCount) features, which is not an image of \(shape)")
             }
-            let data = spec.limitPerClass.map { all.subset(limited(all.labels, $0, seed: seed)) } ?? all
+            let data = spec.limitPerClass.map { all.subset(limited(all.labels, $0, seed: splitSeed)) } ?? all
             let describe = { (c: Int) in "class \(c)" }
             try checkClasses(data.labels, classCount: data.classCount, spec: spec, describe: describe)
-            let (train, parts) = data.stratifiedSplit(heldOut: [spec.test, spec.validation], seed: seed)
-            try checkTrainingRows(train.labels, all: data.labels, classCount: data.classCount, spec: spec,
+            let (split, parts) = data.stratifiedSplit(heldOut: [spec.test, spec.validation], seed: splitSeed)
+            try checkTrainingRows(split.labels, all: data.labels, classCount: data.classCount, spec: spec,
                                   describe: describe)
+            let (kept, note) = spec.trainingRowsKept(split.labels, seed: seed)
+            let train = split.subset(kept)
             func rows(_ d: LabelledData) -> LabelledRows? {
                 guard d.count > 0 else { return nil }
                 return LabelledRows(inputs: spec.inputs(d.features, rows: d.count), labels: d.labels)
@@ -110,12 +117,22 @@ public struct RecipeData {
             return RecipeData(train: trainRows, validation: rows(parts[1]), test: rows(parts[0]),
                               classNames: (0..<data.classCount).map(String.init),
                               inputShape: [shape[0]] + (spec.resize ?? spec.crop.map { [$0[2], $0[3]] } ?? Array(shape.dropFirst())),
-                              notes: [])
+                              notes: note.map { [$0] } ?? [])
         }
     }
 }
 
 extension Recipe.DataSpec {
+    /// The training rows `train-per-class` keeps, as positions in `labels` (the split's training rows), in order,
+    /// with a line saying so; every position and no line without it. Chosen by `seed`, the run's, on a stream of
+    /// its own: another seed keeps other rows, the split stays.
+    func trainingRowsKept(_ labels: [Int], seed: UInt64) -> (rows: [Int], note: String?) {
+        guard let limit = trainPerClass else { return (Array(labels.indices), nil) }
+        let kept = limited(labels, limit, seed: seed, stream: 0x747063)
+        return (kept, "data.train-per-class \(limit): \(kept.count) of \(labels.count) training rows kept (validation and "
+                    + "test rows unchanged)")
+    }
+
     /// Scaled CSV features of `rows` rows as model inputs: [rows, features], or images [rows, C, H, W] cut by `crop`
     /// and resampled to `resize`.
     func inputs(_ features: [Float], rows: Int) -> Tensor {
@@ -165,9 +182,9 @@ private func rowsPerClass(_ labels: [Int], _ classCount: Int) -> [Int] {
     return counts
 }
 
-/// At most `limit` rows of each class, chosen by a seeded shuffle, in row order.
-func limited(_ labels: [Int], _ limit: Int, seed: UInt64) -> [Int] {
-    var rng = RandomGenerator(seed: seed).split(0x6c696d)
+/// At most `limit` rows of each class, chosen by a shuffle seeded with `seed` on `stream`, in row order.
+func limited(_ labels: [Int], _ limit: Int, seed: UInt64, stream: UInt64 = 0x6c696d) -> [Int] {
+    var rng = RandomGenerator(seed: seed).split(stream)
     var chosen: [Int] = []
     for c in Set(labels).sorted() {
         var rows = labels.indices.filter { labels[$0] == c }

@@ -3,11 +3,13 @@ import GraftCore
 import GraftData
 
 extension RecipeData {
-    /// Reads an image folder or IDX pair: the rows kept (`limit-per-class`) are decoded at the recipe's channels and
-    /// size, split by class, and put through the pipelines. Validation and test rows take the eval pipeline now;
-    /// training rows take the train pipeline now when it is deterministic, else at batch time (`trainAugmentation`).
+    /// Reads an image folder or IDX pair: the rows kept (`limit-per-class`) are split by class, then the training
+    /// rows kept (`train-per-class`) and the held-out ones are decoded at the recipe's channels and size and put
+    /// through the pipelines. Validation and test rows take the eval pipeline now; training rows take the train
+    /// pipeline now when it is deterministic, else at batch time (`trainAugmentation`).
     static func loadImages(_ spec: Recipe.DataSpec, seed: UInt64) throws -> RecipeData {
-        let labels: [Int], classNames: [String], notes: [String]
+        let labels: [Int], classNames: [String]
+        var notes: [String]
         let decode: ([Int]) throws -> Tensor
         let (height, width) = (spec.size[0], spec.size[1])
         switch spec.format {
@@ -33,13 +35,17 @@ extension RecipeData {
         case .csv, .textFolder:
             preconditionFailure("loadImages: \(spec.format.rawValue) is not an image format")
         }
-        let kept = spec.limitPerClass.map { limited(labels, $0, seed: seed) } ?? Array(labels.indices)
+        let splitSeed = spec.splitSeed ?? seed
+        let kept = spec.limitPerClass.map { limited(labels, $0, seed: splitSeed) } ?? Array(labels.indices)
         let keptLabels = kept.map { labels[$0] }
         let describe = { (c: Int) in "class \(quotedExcerpt(classNames[c]))" }
         try checkClasses(keptLabels, classCount: classNames.count, spec: spec, describe: describe)
-        let (train, parts) = stratifiedSplit(labels: keptLabels, heldOut: [spec.test, spec.validation], seed: seed)
-        try checkTrainingRows(train.map { keptLabels[$0] }, all: keptLabels, classCount: classNames.count, spec: spec,
+        let (split, parts) = stratifiedSplit(labels: keptLabels, heldOut: [spec.test, spec.validation], seed: splitSeed)
+        try checkTrainingRows(split.map { keptLabels[$0] }, all: keptLabels, classCount: classNames.count, spec: spec,
                               describe: describe)
+        let (trainKept, note) = spec.trainingRowsKept(split.map { keptLabels[$0] }, seed: seed)
+        let train = trainKept.map { split[$0] }
+        if let note { notes.append(note) }
         let augmentation = spec.trainPipeline.isRandom ? spec.trainPipeline : nil
         func rows(_ indices: [Int], _ pipeline: ImagePipeline?) throws -> LabelledRows? {
             guard !indices.isEmpty else { return nil }

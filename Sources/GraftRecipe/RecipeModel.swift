@@ -76,12 +76,17 @@ extension Recipe.ModelSpec {
         return (model, try loadBody(weights, into: model))
     }
 
-    /// Loads every tensor of the body from `path` (a safetensors file, or a directory holding `model.safetensors`);
-    /// the head may be absent or of another shape (a 1000-class ImageNet head), anything else is an error.
+    /// Loads every tensor of the body from `path` (a safetensors file, or a directory holding `model.safetensors`,
+    /// such as a Graft run's `best/`); the head may be absent or of another shape (a 1000-class ImageNet head),
+    /// anything else is an error.
     private func loadBody(_ path: String, into model: any BlockClassifier) throws -> String {
         var isDirectory: ObjCBool = false
-        let filePath = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
-            ? "\(path)/model.safetensors" : path
+        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        guard exists else {
+            throw RecipeError(file: path, line: nil, field: "model.weights", "no such file or directory (weights of a Graft "
+                              + "run are its best/model.safetensors once the run has trained)")
+        }
+        let filePath = isDirectory.boolValue ? "\(path)/model.safetensors" : path
         let file = try SafeTensorsFile(path: filePath)
         let tensors = Dictionary(uniqueKeysWithValues: try file.tensors())
         let head = model.blocks.last!.0

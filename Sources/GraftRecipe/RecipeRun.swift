@@ -21,6 +21,8 @@ public struct RunResult {
     public let targetTest: Evaluation?
     /// Parameters the optimizer updated at the end of training (unfrozen groups).
     public let trainableParameters: Int
+    /// Rows the model trained on.
+    public let trainingRows: Int
 }
 
 /// Carries out a recipe on every rank of `communicator`: data, model, strategy, optimizer and schedule, training
@@ -135,7 +137,8 @@ public final class RecipeRun {
         let result = RunResult(strategy: strategy, reason: reason, reports: reports, bestEpoch: trainer.bestEpoch,
                                testedEpoch: weightsEpoch, test: test, targetTest: targetTest,
                                trainableParameters: trainer.optimizer.groups.filter { !$0.frozen }
-                                   .flatMap(\.parameters).map { $0.1.count }.reduce(0, +))
+                                   .flatMap(\.parameters).map { $0.1.count }.reduce(0, +),
+                               trainingRows: data.train.count)
         if let output {
             // Rank 0 writes; the others learn whether it could.
             try communicator.agree {
@@ -266,6 +269,11 @@ public final class RecipeRun {
         configuration.onNonFinite = t.onNonFinite
         configuration.stepTimeout = t.stepTimeout
         let stepsPerEpoch = batches(data.train, true).batchCount
+        if stepsPerEpoch == 0 {
+            throw RecipeError(file: recipe.file, line: nil, field: "training.batch-size", "\(t.batchSize) is more than the "
+                + "\(data.train.count) training rows, and batch norm leaves a short batch out, so no step would train; use a "
+                + "batch size of at most \(data.train.count)")
+        }
         let steps = t.epochs * ((stepsPerEpoch + t.accumulationSteps - 1) / t.accumulationSteps)
         var plateau: ReduceOnPlateau?
         if let (kind, options) = recipe.schedule {

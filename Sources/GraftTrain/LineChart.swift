@@ -1,16 +1,23 @@
 import Foundation
 
-/// A line chart as a standalone SVG image: axes with rounded ticks, labels, one coloured line with dots per series,
-/// and a legend; what `graft train` draws its learning curves with.
+/// A line chart as a standalone SVG image: axes with rounded ticks, labels, one coloured line with dots per series
+/// (error bars where a series has a spread), and a legend; what `graft train` draws its learning curves with.
 public struct LineChart: Sendable {
     public struct Series: Sendable {
         public var name: String
         public var points: [(x: Double, y: Double)]
-        public init(_ name: String, _ points: [(x: Double, y: Double)]) { (self.name, self.points) = (name, points) }
+        /// Half the height of each point's error bar (y ± spread), one per point; nil draws none.
+        public var spread: [Double]?
+        public init(_ name: String, _ points: [(x: Double, y: Double)], spread: [Double]? = nil) {
+            (self.name, self.points, self.spread) = (name, points, spread)
+        }
     }
 
     public var title: String, xLabel: String, yLabel: String
     public var series: [Series]
+    /// Names of evenly spaced x positions: x = i is drawn at the i-th place and labelled `xCategories[i]` (sizes such
+    /// as 5, 10, 20, all); nil makes x a number axis.
+    public var xCategories: [String]?
     public var width = 560, height = 340
 
     public init(title: String, xLabel: String, yLabel: String, series: [Series]) {
@@ -24,12 +31,13 @@ public struct LineChart: Sendable {
         let (left, right, top, bottom) = (64.0, 150.0, 34.0, 46.0)
         let plotW = Double(width) - left - right, plotH = Double(height) - top - bottom
         let points = series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite }
+        let bars = series.flatMap(errorBars).map(\.y)
         var (x0, x1) = (points.map(\.x).min() ?? 0, points.map(\.x).max() ?? 1)
-        var (y0, y1) = (points.map(\.y).min() ?? 0, points.map(\.y).max() ?? 1)
+        var (y0, y1) = ((points.map(\.y) + bars.map(\.lowerBound)).min() ?? 0, (points.map(\.y) + bars.map(\.upperBound)).max() ?? 1)
         if x1 <= x0 { (x0, x1) = (x0 - 1, x1 + 1) }
         if y1 <= y0 { (y0, y1) = (y0 - 0.5, y1 + 0.5) }
-        let xTicks = ticks(x0, x1), yTicks = ticks(y0, y1)
-        (x0, x1) = (min(x0, xTicks.first!), max(x1, xTicks.last!))
+        let xTicks = xCategories.map { $0.indices.map(Double.init) } ?? ticks(x0, x1), yTicks = ticks(y0, y1)
+        (x0, x1) = xCategories.map { (-0.5, Double($0.count) - 0.5) } ?? (min(x0, xTicks.first!), max(x1, xTicks.last!))
         (y0, y1) = (min(y0, yTicks.first!), max(y1, yTicks.last!))
         func px(_ v: Double) -> Double { left + (v - x0) / (x1 - x0) * plotW }
         func py(_ v: Double) -> Double { top + plotH - (v - y0) / (y1 - y0) * plotH }
@@ -38,7 +46,8 @@ public struct LineChart: Sendable {
                    "<rect x=\(quoted(left)) y=\(quoted(top)) width=\(quoted(plotW)) height=\(quoted(plotH)) fill=\"none\" stroke=\"#888\"/>"]
         for t in xTicks {
             out.append("<line x1=\(quoted(px(t))) y1=\(quoted(top)) x2=\(quoted(px(t))) y2=\(quoted(top + plotH)) stroke=\"#eee\"/>")
-            out.append("<text x=\(quoted(px(t))) y=\(quoted(top + plotH + 16)) text-anchor=\"middle\">\(label(t))</text>")
+            let name = xCategories.map { escaped($0[Int(t)]) } ?? label(t)
+            out.append("<text x=\(quoted(px(t))) y=\(quoted(top + plotH + 16)) text-anchor=\"middle\">\(name)</text>")
         }
         for t in yTicks {
             out.append("<line x1=\(quoted(left)) y1=\(quoted(py(t))) x2=\(quoted(left + plotW)) y2=\(quoted(py(t))) stroke=\"#eee\"/>")
@@ -56,12 +65,25 @@ public struct LineChart: Sendable {
             for p in finite where finite.count <= 60 {
                 out.append("<circle cx=\(quoted(px(p.x))) cy=\(quoted(py(p.y))) r=\"3\" fill=\"\(colour)\"/>")
             }
+            for bar in errorBars(s) {
+                let (x, low, high) = (px(bar.x), py(bar.y.lowerBound), py(bar.y.upperBound))
+                out.append("<path class=\"error-bar\" d=\"M\(format(x)),\(format(low))V\(format(high))M\(format(x - 4)),\(format(low))"
+                           + "h8M\(format(x - 4)),\(format(high))h8\" stroke=\"\(colour)\" stroke-width=\"1.5\"/>")
+            }
             let ly = top + 8 + Double(i) * 18
             out.append("<line x1=\(quoted(left + plotW + 12)) y1=\(quoted(ly)) x2=\(quoted(left + plotW + 32)) y2=\(quoted(ly)) stroke=\"\(colour)\" stroke-width=\"2\"/>")
             out.append("<text x=\(quoted(left + plotW + 38)) y=\(quoted(ly + 4))>\(escaped(s.name))</text>")
         }
         out.append("</g>")
         return out
+    }
+
+    /// A series' error bars: x and y − spread...y + spread of each finite point with a positive finite spread.
+    private func errorBars(_ s: Series) -> [(x: Double, y: ClosedRange<Double>)] {
+        guard let spread = s.spread else { return [] }
+        return zip(s.points, spread).compactMap { p, d in
+            p.x.isFinite && p.y.isFinite && d.isFinite && d > 0 ? (p.x, (p.y - d)...(p.y + d)) : nil
+        }
     }
 
     /// Charts stacked top to bottom in one SVG document.
