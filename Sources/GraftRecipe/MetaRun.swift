@@ -219,7 +219,9 @@ public struct MetaSetup {
             notes.append("tasks: \(spec.path), \(labels.count) rows of \(Set(labels).count) classes, split \(split!.train.count) / "
                          + "\(split!.validation.count) / \(split!.test.count) for meta-training, validation and test")
             if data.classNames.count <= 20 {
-                let names = { (classes: [Int]) in classes.sorted().map { data.classNames[$0] }.joined(separator: ", ") }
+                let names = { (classes: [Int]) in
+                    classes.isEmpty ? "none" : classes.sorted().map { data.classNames[$0] }.joined(separator: ", ")
+                }
                 notes.append("classes: meta-training \(names(split!.train)); validation \(names(split!.validation)); test \(names(split!.test))")
             }
         }
