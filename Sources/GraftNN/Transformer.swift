@@ -1,9 +1,10 @@
 import GraftCore
 
 /// Multi-head self-attention projections and scores, as Hugging Face's `BertSelfAttention` (children `query`,
-/// `key`, `value`): returns the attended values [B, S, H], before the output projection.
+/// `key`, `value`): returns the attended values [B, S, H], before the output projection. The projections can be
+/// replaced by any one-input layer of the same shape (a `LoRALinear`).
 public final class MultiHeadSelfAttention: Module {
-    public let query: Linear, key: Linear, value: Linear
+    public private(set) var query: any UnaryLayer, key: any UnaryLayer, value: any UnaryLayer
     public let heads: Int
     public let dropout: Dropout
 
@@ -18,6 +19,16 @@ public final class MultiHeadSelfAttention: Module {
 
     override public var children: [(String, Module)] {
         [("query", query), ("key", key), ("value", value), ("dropout", dropout)]
+    }
+
+    override public func replaceChild(named name: String, with module: Module) throws {
+        let layer = try replacementLayer(module, for: name)
+        switch name {
+        case "query": query = layer
+        case "key": key = layer
+        case "value": value = layer
+        default: try super.replaceChild(named: name, with: module)
+        }
     }
 
     /// x [B, S, H]; `additiveMask` [B, 1, 1, S] holds 0 for tokens to attend and a large negative number for padding.
@@ -36,7 +47,7 @@ public final class MultiHeadSelfAttention: Module {
 
 /// LayerNorm(x + dropout(dense(h))): the post-LN residual step of BERT (`BertSelfOutput`, `BertOutput`).
 public final class ResidualNorm: Module {
-    public let dense: Linear
+    public private(set) var dense: any UnaryLayer
     public let norm: LayerNorm
     public let dropout: Dropout
 
@@ -48,6 +59,11 @@ public final class ResidualNorm: Module {
 
     override public var children: [(String, Module)] { [("dense", dense), ("LayerNorm", norm), ("dropout", dropout)] }
 
+    override public func replaceChild(named name: String, with module: Module) throws {
+        guard name == "dense" else { return try super.replaceChild(named: name, with: module) }
+        dense = try replacementLayer(module, for: name)
+    }
+
     public func callAsFunction(_ h: Tensor, residual: Tensor) -> Tensor { norm(dropout(dense(h)) + residual) }
 }
 
@@ -56,9 +72,9 @@ public final class ResidualNorm: Module {
 public final class TransformerEncoderLayer: Module {
     public let selfAttention: MultiHeadSelfAttention
     public let attentionOutput: ResidualNorm
-    public let intermediate: Linear
+    public private(set) var intermediate: any UnaryLayer
     public let output: ResidualNorm
-    private let attentionGroup: Group, intermediateGroup: Group
+    private let attentionGroup: Group
 
     public init(hidden: Int, heads: Int, intermediate size: Int, eps: Float = 1e-12, dropout: Float = 0.1,
                 attentionDropout: Float = 0.1, using rng: inout RandomGenerator) {
@@ -67,11 +83,15 @@ public final class TransformerEncoderLayer: Module {
         intermediate = Linear(hidden, size, using: &rng)
         output = ResidualNorm(size, hidden, eps: eps, dropout: dropout, using: &rng)
         attentionGroup = Group([("self", selfAttention), ("output", attentionOutput)])
-        intermediateGroup = Group([("dense", intermediate)])
     }
 
     override public var children: [(String, Module)] {
-        [("attention", attentionGroup), ("intermediate", intermediateGroup), ("output", output)]
+        // `intermediate.dense` is made on each call, so that it shows a replaced layer.
+        let intermediateGroup = Group([("dense", intermediate)]) { [unowned self] name, module in
+            guard name == "dense" else { throw ModuleError.noSuchModule(path: name) }
+            intermediate = try replacementLayer(module, for: "intermediate.dense")
+        }
+        return [("attention", attentionGroup), ("intermediate", intermediateGroup), ("output", output)]
     }
 
     public func callAsFunction(_ x: Tensor, additiveMask: Tensor?) -> Tensor {
@@ -84,10 +104,27 @@ public final class TransformerEncoderLayer: Module {
 /// `attention.self.query` where the reference library nests modules.
 public final class Group: Module {
     private let members: [(String, Module)]
+    /// Installs a replacement member in the module that owns it (nil: members cannot be replaced).
+    private let replace: ((String, Module) throws -> Void)?
 
-    public init(_ members: [(String, Module)]) { self.members = members }
+    public init(_ members: [(String, Module)], replace: ((String, Module) throws -> Void)? = nil) {
+        (self.members, self.replace) = (members, replace)
+    }
 
     override public var children: [(String, Module)] { members }
+
+    override public func replaceChild(named name: String, with module: Module) throws {
+        guard let replace else { return try super.replaceChild(named: name, with: module) }
+        try replace(name, module)
+    }
+}
+
+/// `module` as a one-input layer to stand in for the child `name`, or the error saying it cannot.
+func replacementLayer(_ module: Module, for name: String) throws -> any UnaryLayer {
+    guard let layer = module as? any UnaryLayer else {
+        throw ModuleError.wrongType(path: name, expected: "a one-input layer", found: String(describing: type(of: module)))
+    }
+    return layer
 }
 
 extension Tensor {

@@ -97,6 +97,8 @@ public struct Recipe {
     public var model: ModelSpec
     /// Domain adaptation to a target domain; `data` is then the source.
     public var adaptation: AdaptationSpec?
+    /// Adapters (LoRA) trained beside the frozen pretrained model.
+    public var adapters: AdapterSpec?
     /// The strategy by name with its fields; resolved once the data size is known (`auto` needs it).
     public var strategy: StrategySpec
     public var optimizer: OptimizerSpec
@@ -124,7 +126,7 @@ public struct Recipe {
     init(_ root: YAMLNode, file: String) throws {
         self.file = file
         var top = try Fields(root, path: "", file: file)
-        try top.checkKnown(["seed", "data", "adaptation", "model", "strategy", "optimizer", "schedule", "training", "output"])
+        try top.checkKnown(["seed", "data", "adaptation", "model", "adapters", "strategy", "optimizer", "schedule", "training", "output"])
         seed = UInt64(try top.int("seed", min: 0) ?? 0)
         output = try top.string("output")
         if output?.isEmpty == true { throw top.error("output", "is empty; name a directory, or leave output out to save nothing") }
@@ -168,6 +170,14 @@ public struct Recipe {
         var s = try top.section("strategy")
         strategy = try StrategySpec(&s)
         try s.finish()
+        if top.has("adapters") {
+            var a = try top.section("adapters")
+            adapters = try AdapterSpec(&a, model: model)
+            try a.finish()
+            try AdapterSpec.check(strategy: strategy, strategyFields: s, adaptation: adaptation, file: file, line: a.line)
+        } else {
+            _ = top.node("adapters")
+        }
 
         var o = try top.section("optimizer")
         let kindName = try o.string("name", default: "adam")

@@ -137,15 +137,23 @@ public final class RecipeRun {
         let result = RunResult(strategy: strategy, reason: reason, reports: reports, bestEpoch: trainer.bestEpoch,
                                testedEpoch: weightsEpoch, test: test, targetTest: targetTest,
                                trainableParameters: trainer.optimizer.groups.filter { !$0.frozen }
-                                   .flatMap(\.parameters).map { $0.1.count }.reduce(0, +),
+                                   .flatMap(\.parameters).filter { $0.1.requiresGrad }.map { $0.1.count }.reduce(0, +),
                                trainingRows: data.train.count)
         if let output {
             // Rank 0 writes; the others learn whether it could.
             try communicator.agree {
                 guard communicator.isRoot else { return }
+                if recipe.adapters != nil {
+                    // The tested weights with each adapter folded in, under the model's plain names.
+                    let merged = tuner.model.mergedStateDict()
+                    try AtomicDirectory.write("\(output)/merged") { dir in
+                        try SafeTensors.write(merged, to: "\(dir)/model.safetensors", metadata: ["format": "pt"])
+                    }
+                }
                 try writeResults(result, classNames: data.classNames, seconds: Date().timeIntervalSince(start), to: output)
             }
-            say("wrote \(output)/best, \(output)/last, metrics.jsonl, results.json")
+            say("wrote \(output)/best, \(output)/last, \(recipe.adapters != nil ? "merged/model.safetensors (adapters folded in), " : "")"
+                + "metrics.jsonl, results.json")
         }
         return result
     }
@@ -212,6 +220,7 @@ public final class RecipeRun {
         let (model, modelLine) = try recipe.model.build(classes: data.classNames.count, inputShape: data.inputShape,
                                                         padId: tokenizer?.padId ?? 0, using: &rng)
         say("model: \(modelLine)")
+        if let adapters = recipe.adapters { say("adapters: " + (try adapters.apply(to: model, using: &rng))) }
         let (strategy, reason) = recipe.strategy.resolve(rows: data.train.count)
         say("strategy: \(strategy)")
         if let reason { say("  auto: \(reason)") }
@@ -303,10 +312,22 @@ public final class RecipeRun {
         } else if let a = recipe.adaptation {
             say("adaptation: \(a.method.rawValue) baseline; weights chosen by \(a.selection.rawValue)")
         }
-        let tuner = try FineTuner(model: model, strategy: strategy, configuration: configuration,
+        let tuner: FineTuner
+        do {
+            tuner = try FineTuner(model: model, strategy: strategy, configuration: configuration,
                                   base: recipe.optimizer.options, communicator: communicator,
                                   auxiliaries: objective?.domainClassifier.map { [("domain_classifier", $0)] } ?? [],
                                   makeOptimizer: { try kind.make($0) })
+        } catch let error as AdapterStrategyError {
+            throw RecipeError(file: recipe.file, line: nil, field: "strategy", "\(error)")
+        }
+        if recipe.adapters != nil {
+            let adapters = model.loraLayers().flatMap(\.1.adapterParameters).map(\.count).reduce(0, +)
+            let head = model.blocks.last!.1.parameterCount(), total = model.parameterCount()
+            say("trainable: \(grouped(adapters)) adapter + \(grouped(head)) head parameters of \(grouped(total)) "
+                + String(format: "(%.2f %%)", 100 * Double(adapters + head) / Double(total))
+                + "; checkpoints hold these (adapters.safetensors), the frozen base is read from model.weights")
+        }
         tuner.trainer.objective = objective
         let trainer = tuner.trainer
         trainer.plateau = plateau
@@ -319,7 +340,7 @@ public final class RecipeRun {
             try Checkpoint.loadModel(trainer.model, from: "\(resume)/last")
             try Checkpoint.loadOptimizer(trainer.optimizer, from: "\(resume)/last")
             let bestFrom = try bestCheckpoint(of: saved, in: resume)
-            let best = try bestFrom.map { try Checkpoint.loadWeights(from: $0) }
+            let best = try bestFrom.map { try Checkpoint.loadWeights(from: $0, over: trainer.model) }
             try trainer.restore(saved, bestWeights: best)
             if bestFrom == "\(resume)/last" && communicator.isRoot {
                 // Killed between writing last/ and best/ of its best epoch: best/ gets that epoch now.
@@ -341,4 +362,14 @@ public final class RecipeRun {
         return Setup(data: data, target: target, objective: objective, tuner: tuner, strategy: strategy, reason: reason,
                      batches: batches)
     }
+}
+
+/// 73728 as "73,728".
+func grouped(_ n: Int) -> String {
+    var text = String(n.magnitude), out = ""
+    while text.count > 3 {
+        out = "," + text.suffix(3) + out
+        text.removeLast(3)
+    }
+    return (n < 0 ? "-" : "") + text + out
 }

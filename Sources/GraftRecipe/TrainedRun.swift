@@ -30,8 +30,11 @@ public struct TrainedRun {
         tokenizer = try recipe.model.tokenizer(vocabulary: recipe.data.vocabulary)
         var rng = RandomGenerator(seed: recipe.seed)
         (model, _) = try recipe.model.build(classes: classes.count, inputShape: shape, padId: tokenizer?.padId ?? 0, using: &rng)
+        // Adapters go where training put them; the checkpoint then holds them and the head, the base comes from
+        // model.weights as built.
+        if let adapters = recipe.adapters { _ = try adapters.apply(to: model, using: &rng) }
         // Modules trained beside the model (a domain classifier) are not part of it.
-        let tensors = try Checkpoint.loadWeights(from: checkpoint).filter { !$0.0.hasPrefix("domain_classifier.") }
+        let tensors = try Checkpoint.loadWeights(from: checkpoint, over: model).filter { !$0.0.hasPrefix("domain_classifier.") }
         try model.load(Dictionary(uniqueKeysWithValues: tensors), strict: true, source: "\(checkpoint)/model.safetensors")
         model.eval()
     }

@@ -110,16 +110,51 @@ public func jsonText(_ value: some Encodable, pretty: Bool = true) throws -> Str
 /// A checkpoint directory: `model.safetensors` (the state dict under PyTorch/HF names, loadable in Python as is),
 /// `optimizer.safetensors` (per-parameter state as `parameter.slot`, PyTorch's slot names) and `state.json`
 /// (`CheckpointState`). Written atomically: a crash or an error leaves the previous checkpoint of that name as it was.
+///
+/// A model with adapters (`Trainer.adapterStateKeys`) is saved as `adapters.safetensors` instead of
+/// `model.safetensors`: the adapter tensors, the head and the buffers, and in its metadata `base_checksum`, a checksum
+/// of the rest of the state dict (the frozen pretrained base, which loading takes from the model as built). Loading
+/// refuses a base whose checksum differs, so a resumed or evaluated run uses exactly the weights it trained beside.
 public enum Checkpoint {
     /// Writes the trainer's model, optimizer state and `state` into `directory`.
     public static func save(_ trainer: Trainer, state: CheckpointState, to directory: String) throws {
         let optimizerState = trainer.optimizer.namedState()
         let stateText = try jsonText(state)
+        let all = trainer.model.stateDict()
+        let (file, tensors, metadata): (String, [(String, Tensor)], [String: String])
+        if let keys = trainer.adapterStateKeys {
+            (file, tensors) = (adaptersFile, all.filter { keys.contains($0.0) })
+            metadata = ["format": "pt", baseChecksumKey: baseChecksum(all.filter { !keys.contains($0.0) })]
+        } else {
+            (file, tensors, metadata) = (modelFile, all, ["format": "pt"])
+        }
         try AtomicDirectory.write(directory) { dir in
-            try SafeTensors.write(trainer.model.stateDict(), to: "\(dir)/model.safetensors", metadata: ["format": "pt"])
+            try SafeTensors.write(tensors, to: "\(dir)/\(file)", metadata: metadata)
             try SafeTensors.write(optimizerState, to: "\(dir)/optimizer.safetensors")
             try AtomicDirectory.writeFile(stateText, named: "state.json", in: dir)
         }
+    }
+
+    /// The weights file of an ordinary checkpoint, and of a checkpoint of a model with adapters.
+    public static let modelFile = "model.safetensors", adaptersFile = "adapters.safetensors"
+    static let baseChecksumKey = "base_checksum"
+
+    /// Whether `directory` holds adapters (and the head) rather than the whole model.
+    public static func holdsAdapters(_ directory: String) -> Bool {
+        FileManager.default.fileExists(atPath: "\(directory)/\(adaptersFile)")
+    }
+
+    /// FNV-1a (64 bits) over the names, shapes and float bits of `tensors`, as hex: equal only for the same weights.
+    public static func baseChecksum(_ tensors: [(String, Tensor)]) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ byte: UInt64) { hash = (hash ^ byte) &* 0x100_0000_01b3 }
+        for (name, t) in tensors {
+            for byte in name.utf8 { mix(UInt64(byte)) }
+            for d in t.shape { mix(UInt64(truncatingIfNeeded: d)) }
+            // Whole 32-bit words: the tensors are large and a word at a time keeps this fast.
+            for i in 0..<t.count { mix(UInt64(t.pointer[i].bitPattern)) }
+        }
+        return String(hash, radix: 16)
     }
 
     /// Reads `directory/state.json`.
@@ -136,15 +171,48 @@ public enum Checkpoint {
         }
     }
 
-    /// The tensors of `directory/model.safetensors`.
-    public static func loadWeights(from directory: String) throws -> [(String, Tensor)] {
-        try SafeTensorsFile(path: "\(directory)/model.safetensors").tensors()
+    /// The whole state dict a checkpoint holds for `model`: the tensors of `directory/model.safetensors`, or, for a
+    /// checkpoint of adapters, `model`'s own state with those of `adapters.safetensors` in place (its base checked).
+    public static func loadWeights(from directory: String, over model: Module) throws -> [(String, Tensor)] {
+        guard holdsAdapters(directory) else { return try SafeTensorsFile(path: "\(directory)/\(modelFile)").tensors() }
+        let saved = Dictionary(uniqueKeysWithValues: try adapterTensors(in: directory, for: model))
+        return model.stateDict().map { ($0.0, saved[$0.0] ?? $0.1) }
     }
 
-    /// Loads `directory/model.safetensors` into `model`, strictly: every tensor must match by name and shape.
+    /// Loads the checkpoint's weights into `model`, strictly: every tensor must match by name and shape (for a
+    /// checkpoint of adapters, every tensor of `adapters.safetensors`, and the model's other weights the checksum).
     public static func loadModel(_ model: Module, from directory: String) throws {
-        let file = try SafeTensorsFile(path: "\(directory)/model.safetensors")
+        if holdsAdapters(directory) {
+            let tensors = try adapterTensors(in: directory, for: model)
+            try model.load(Dictionary(uniqueKeysWithValues: tensors), strict: false, source: "\(directory)/\(adaptersFile)")
+            return
+        }
+        let file = try SafeTensorsFile(path: "\(directory)/\(modelFile)")
         try model.load(Dictionary(uniqueKeysWithValues: try file.tensors()), strict: true, source: file.path)
+    }
+
+    /// The tensors of `directory/adapters.safetensors`, checked against `model`: each a tensor of the model with its
+    /// shape, and the model's other tensors those the adapters were trained beside.
+    private static func adapterTensors(in directory: String, for model: Module) throws -> [(String, Tensor)] {
+        let file = try SafeTensorsFile(path: "\(directory)/\(adaptersFile)")
+        let tensors = try file.tensors()
+        let own = Dictionary(uniqueKeysWithValues: model.stateDict())
+        for (name, t) in tensors {
+            guard let mine = own[name] else {
+                throw CheckpointError(path: file.path, "tensor '\(name)' is not in the model (are the recipe's adapters the run's?)")
+            }
+            guard mine.shape == t.shape else {
+                throw CheckpointError(path: file.path, "tensor '\(name)' is \(t.shape), the model's \(mine.shape)")
+            }
+        }
+        let names = Set(tensors.map(\.0))
+        let expected = file.metadata[baseChecksumKey]
+        let found = baseChecksum(model.stateDict().filter { !names.contains($0.0) })
+        guard expected == found else {
+            throw CheckpointError(path: file.path, "the model's frozen base weights (checksum \(found)) are not those the adapters "
+                + "were trained beside (\(expected ?? "none recorded")): have the pretrained weights (model.weights) changed?")
+        }
+        return tensors
     }
 
     /// Loads `directory/optimizer.safetensors` into `optimizer`.

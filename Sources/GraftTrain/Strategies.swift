@@ -120,6 +120,10 @@ public enum FineTuningStrategy: Sendable, Equatable, CustomStringConvertible {
 /// strategy, on a `Trainer` (reached through `trainer` for hooks, evaluation and `restoreBest`). Blocks the
 /// strategy freezes run in inference mode (dropout off, batch norm on running statistics), as a frozen body does in
 /// feature extraction; `Trainer.Configuration.trainFrozenBatchNorm` keeps their batch norm training.
+///
+/// A model with LoRA adapters (`injectLoRA`) keeps its pretrained weights frozen throughout: in a block the strategy
+/// trains, only the adapters train, while the head trains whole. Only those get gradients, so only theirs are summed
+/// over ranks, and checkpoints hold only them with the head (`Trainer.adapterStateKeys`).
 public final class FineTuner {
     public let model: any BlockClassifier
     public let strategy: FineTuningStrategy
@@ -130,6 +134,8 @@ public final class FineTuner {
     /// Epochs of the strategy done so far: the position in its stages, which early stopping can advance past
     /// the trainer's epoch count (a stopped first stage of two-stage skips to the second).
     public private(set) var strategyEpoch = 0
+    /// With adapters: the body's own parameters, frozen whatever the strategy says (empty without adapters).
+    public let frozenBase: [Tensor]
 
     /// `makeOptimizer` receives one group per block (Adam by default); its group options beyond the learning rate
     /// come from `base`.
@@ -161,6 +167,19 @@ public final class FineTuner {
         trainer = Trainer(model: trained, forward: { model($0) }, optimizer: try makeOptimizer(groups),
                           configuration: configuration, communicator: communicator)
         (self.model, self.strategy, blockNames) = (model, strategy, blocks.map(\.0))
+        let adapters = model.loraLayers()
+        if adapters.isEmpty {
+            frozenBase = []
+        } else {
+            guard auxiliaries.isEmpty else { throw AdapterStrategyError("adapters with auxiliary modules (domain adaptation) are not supported") }
+            try Self.checkAdaptersTrain(strategy, blocks: blocks, epochs: configuration.epochs)
+            let own = Set(adapters.flatMap(\.1.adapterParameters).map(ObjectIdentifier.init))
+                .union(blocks.last!.1.namedParameters().map { ObjectIdentifier($0.1) })
+            let base = model.namedParameters().filter { !own.contains(ObjectIdentifier($0.1)) }
+            frozenBase = base.map(\.1)
+            trainer.adapterStateKeys = Set(model.stateDict().map(\.0)).subtracting(base.map(\.0))
+            for p in frozenBase { p.requiresGrad = false }
+        }
         trainer.onEpochStart.append { [unowned self] _ in apply(epoch: strategyEpoch) }
         trainer.onEpochEnd.append { [unowned self] _ in strategyEpoch += 1; return .proceed }
     }
@@ -181,8 +200,23 @@ public final class FineTuner {
             }
             if frozen { blocks[i].1.eval() }
         }
+        // Unfreezing a block's group unfroze its pretrained weights too; with adapters they stay frozen.
+        for p in frozenBase { p.requiresGrad = false }
         if trainer.configuration.trainFrozenBatchNorm {
             for (_, m) in model.namedModules() where m is BatchNorm && model.isTraining { m.isTraining = true }
+        }
+    }
+
+    /// Refuses a strategy under which no block holding adapters ever trains (feature extraction, or the top blocks
+    /// only when the adapters sit lower): they would stay zero.
+    private static func checkAdaptersTrain(_ strategy: FineTuningStrategy, blocks: [(String, Module)], epochs: Int) throws {
+        let holders = blocks.indices.filter { !blocks[$0].1.loraLayers().isEmpty }
+        let lowestTrained = (0..<max(epochs, 1)).map { blocks.count - strategy.trainableBlocks(total: blocks.count, epoch: $0) }.min()!
+        guard let top = holders.last, top >= lowestTrained else {
+            throw AdapterStrategyError("\(strategy) trains only the top \(blocks.count - lowestTrained) block(s) "
+                + "(\(blocks.suffix(blocks.count - lowestTrained).map(\.0).joined(separator: ", "))), which hold no adapters, so they would "
+                + "stay zero; with adapters use full (every block's adapters and the head), partial with more top blocks, two-stage or "
+                + "gradual-unfreezing")
         }
     }
 
@@ -232,4 +266,10 @@ public final class FineTuner {
         }
         return reports
     }
+}
+
+/// A strategy that cannot train a model's adapters.
+public struct AdapterStrategyError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -75,6 +75,9 @@ public final class Trainer {
     /// Called after each epoch on every rank; any `.stop` ends training after this epoch. A hook that throws (rank
     /// 0's checkpoint writer, say) ends training on every rank: the others throw `PeerFailure`.
     public var onEpochEnd: [(EpochReport) throws -> EpochDecision] = []
+    /// With adapters in the model: the state-dict entries that change in training (adapters, head, buffers), which
+    /// checkpoints keep (`adapters.safetensors`); the rest is the frozen pretrained base. Nil saves the whole model.
+    public var adapterStateKeys: Set<String>?
     /// Reduce-on-plateau, fed the monitored value after each epoch; its rate (started at 1) multiplies every
     /// group's scheduled rate, so `minLR` is a fraction of each group's base.
     public var plateau: ReduceOnPlateau?

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Compares two Graft run directories: every tensor of last/model.safetensors within a relative tolerance (per tensor,
+"""Compares two Graft run directories: every tensor of last/model.safetensors (last/adapters.safetensors for a run with
+adapters) within a relative tolerance (per tensor,
 ‖a − b‖ ≤ rtol·‖b‖, or bit for bit with --exact), and the validation figures of every metrics.jsonl line.
 Exit status 0 when they agree; otherwise one line per difference on stderr and status 1. Standard library only."""
 import argparse, array, json, math, os, struct, sys
@@ -32,7 +33,10 @@ def main():
                         "and F1) instead of requiring the same accuracy, F1 and best epochs")
     args = p.parse_args()
     problems = []
-    ta, tb = tensors(f"{args.a}/last/model.safetensors"), tensors(f"{args.b}/last/model.safetensors")
+    def weights(run):
+        adapters = f"{run}/last/adapters.safetensors"
+        return tensors(adapters if os.path.exists(adapters) else f"{run}/last/model.safetensors")
+    ta, tb = weights(args.a), weights(args.b)
     if sorted(ta) != sorted(tb):
         problems.append(f"tensor names differ: {sorted(set(ta) ^ set(tb))}")
     worst = 0.0

@@ -119,6 +119,10 @@ meta_same meta-body "$here/meta-body.yaml" --set "model.body.run=$WORK/meta-body
 
 # Dropout keyed on (seed, epoch, row): pretrained MiniLM's top blocks fine-tuned with dropout on, 2 ranks = 1 rank.
 recipe=$here/bbc.yaml same bert-dropout 2 --
+# LoRA adapters on MiniLM (PEFT's defaults, query and value, with adapter dropout keyed on the rows), 2 epochs: only
+# adapter and head gradients are summed, and checkpoints hold them alone (compared: last/adapters.safetensors).
+recipe=$here/bbc.yaml same bert-lora 2 3 -- --set "adapters={method: lora, dropout: 0.1}" \
+    --set "strategy={name: full, lr: 0.05}" --set training.epochs=2
 # (f) the transport of a multi-node job.
 MPIRUN_FLAGS="$MPIRUN_FLAGS --mca btl tcp,self" same tcp-sgd-partial 2 3 -- "${partial[@]}"
 MPIRUN_FLAGS="$MPIRUN_FLAGS --mca btl tcp,self" same tcp-adamw-discriminative 2 3 -- "${adamw[@]}"

@@ -46,7 +46,7 @@ import Testing
         #expect(saved.stopping == first.stopping && saved.plateau == first.plateau?.state)
         try Checkpoint.loadModel(second.model, from: "\(dir)/last")
         try Checkpoint.loadOptimizer(second.optimizer, from: "\(dir)/last")
-        try second.restore(saved, bestWeights: try Checkpoint.loadWeights(from: "\(dir)/best"))
+        try second.restore(saved, bestWeights: try Checkpoint.loadWeights(from: "\(dir)/best", over: second.model))
         second.pendingStopping = saved.stopping
         try second.fit(data)
         #expect(second.model.stateDict().map(\.1.scalars) == straight.model.stateDict().map(\.1.scalars))
