@@ -14,9 +14,11 @@ public enum ImageTransform: Sendable, Equatable {
     case randomResizedCrop(height: Int, width: Int, scale: ClosedRange<Double>, ratio: ClosedRange<Double>)
     /// `RandomHorizontalFlip(p)`.
     case horizontalFlip(p: Double)
-    /// `RandomAffine(degrees, translate, scale)` (nearest, fill 0): angle uniform in ±degrees; shifts uniform in
-    /// ±translate × width (height), rounded; scale uniform in `scale`. `RandomRotation(d)` is this with only degrees.
-    case randomAffine(degrees: Double, translate: [Double], scale: ClosedRange<Double>)
+    /// `RandomAffine(degrees, translate, scale, shear)` (nearest, fill 0): angle uniform in ±degrees; shifts uniform
+    /// in ±translate × width (height), rounded; scale uniform in `scale`; shear angles uniform in `shearX` and
+    /// `shearY` (degrees). `RandomRotation(d)` is this with only degrees.
+    case randomAffine(degrees: Double, translate: [Double], scale: ClosedRange<Double>,
+                      shearX: ClosedRange<Double>? = nil, shearY: ClosedRange<Double>? = nil)
     /// `ColorJitter`: factors uniform in the ranges given (nil: left alone), applied in a random order; hue shifts
     /// uniform in ±hue.
     case colorJitter(brightness: ClosedRange<Double>?, contrast: ClosedRange<Double>?, saturation: ClosedRange<Double>?,
@@ -60,7 +62,7 @@ public enum ImageTransform: Sendable, Equatable {
             return image.cropped(top: r.top, left: r.left, height: r.height, width: r.width).resized(height: height, width: width)
         case let .horizontalFlip(p):
             return uniform(0...1, &rng) < p ? image.flippedHorizontally() : image
-        case let .randomAffine(degrees, translate, scale):
+        case let .randomAffine(degrees, translate, scale, shearX, shearY):
             let angle = uniform(-degrees...degrees, &rng)
             var shift = (dx: 0.0, dy: 0.0)
             if translate.count == 2 {
@@ -68,7 +70,8 @@ public enum ImageTransform: Sendable, Equatable {
                 shift = (uniform(-mx...mx, &rng).rounded(.toNearestOrEven), uniform(-my...my, &rng).rounded(.toNearestOrEven))
             }
             let factor = scale.lowerBound == scale.upperBound ? scale.lowerBound : uniform(scale, &rng)
-            return image.affine(angle: angle, translate: shift, scale: factor)
+            let shear = (x: shearX.map { uniform($0, &rng) } ?? 0, y: shearY.map { uniform($0, &rng) } ?? 0)
+            return image.affine(angle: angle, translate: shift, scale: factor, shear: shear)
         case let .colorJitter(brightness, contrast, saturation, hue):
             let order = [0, 1, 2, 3].shuffled(using: &rng)
             let factors = [brightness, contrast, saturation, hue].map { $0.map { Float(uniform($0, &rng)) } }

@@ -68,13 +68,18 @@ public struct FloatImage: Sendable, Equatable {
         return FloatImage(channels: channels, height: height, width: width, values: out)
     }
 
-    /// torchvision's `F.affine(img, angle, translate, scale, shear=0, interpolation=NEAREST, fill=0)`: rotation by
-    /// `angle` degrees clockwise about the centre, scaling, then a shift of (dx, dy) pixels. Each output pixel takes
-    /// the nearest source pixel (halves to even) of the inverse map; pixels from outside the image are 0.
-    public func affine(angle: Double, translate: (dx: Double, dy: Double) = (0, 0), scale: Double = 1) -> FloatImage {
-        let r = angle * Double.pi / 180
-        // The inverse of T·C·R·S·C⁻¹ in coordinates centred on the image, as torchvision builds it.
-        var m = [cos(r), sin(r), 0, -sin(r), cos(r), 0].map { $0 / scale }
+    /// torchvision's `F.affine(img, angle, translate, scale, shear, interpolation=NEAREST, fill=0)`: rotation by
+    /// `angle` degrees clockwise about the centre, shear by (x, y) degrees, scaling, then a shift of (dx, dy) pixels.
+    /// Each output pixel takes the nearest source pixel (halves to even) of the inverse map; pixels from outside the
+    /// image are 0.
+    public func affine(angle: Double, translate: (dx: Double, dy: Double) = (0, 0), scale: Double = 1,
+                       shear: (x: Double, y: Double) = (0, 0)) -> FloatImage {
+        let (r, shx, shy) = (angle * Double.pi / 180, shear.x * Double.pi / 180, shear.y * Double.pi / 180)
+        // The forward map is R·Sh (rotation after shear) with determinant 1; its inverse, over the scale, in
+        // coordinates centred on the image, then the inverse shift, as torchvision builds it.
+        let a = cos(r - shy) / cos(shy), b = -cos(r - shy) * tan(shx) / cos(shy) - sin(r)
+        let c = sin(r - shy) / cos(shy), d = -sin(r - shy) * tan(shx) / cos(shy) + cos(r)
+        var m = [d, -b, 0, -c, a, 0].map { $0 / scale }
         m[2] = m[0] * -translate.dx + m[1] * -translate.dy
         m[5] = m[3] * -translate.dx + m[4] * -translate.dy
         var out = [Float](repeating: 0, count: values.count)

@@ -133,9 +133,11 @@ public struct MetaTest {
     }
 }
 
-/// Mean and 95 % confidence half-width (1.96 σ / √n) of a per-task figure: accuracy, or the query MSE / loss.
+/// Mean and 95 % confidence half-width (1.96 σ / √n) of a per-task figure: accuracy, or the query MSE / loss. Tasks
+/// whose figure is not finite (adaptation diverged) are counted in `diverged` and left out of the mean.
 public struct MetaScore: Sendable {
     public let mean: Double, interval: Double, tasks: Int
+    public var diverged = 0
 }
 
 /// Tasks, model and learner made from a recipe, the same on every rank.
@@ -277,7 +279,7 @@ public struct MetaSetup {
     /// The mean query figure over `tasks` tasks of `source` after `steps` adaptation steps (accuracy for
     /// classification, loss otherwise), each rank taking a share of the tasks.
     public func score(_ source: TaskSource, tasks: Int, steps: Int, communicator: any Communicator) throws -> MetaScore {
-        var sums = [0.0, 0.0]
+        var sums = [0.0, 0.0, 0.0]
         for index in Batches.share(tasks, rank: communicator.rank, of: communicator.size) {
             let task = source.task(metaStep: 0, index: index)
             let result: TaskEvaluation
@@ -287,18 +289,26 @@ public struct MetaSetup {
             default: result = learner.evaluate(model, task: task)
             }
             let value = Double(classification ? result.accuracy ?? 0 : result.loss)
+            // A square that overflows counts as diverged too.
+            guard value.isFinite && (value * value).isFinite else { sums[2] += 1; continue }
             sums[0] += value
             sums[1] += value * value
         }
         try communicator.allReduce(&sums)
-        let n = Double(tasks), mean = sums[0] / n
-        let variance = tasks > 1 ? max(0, (sums[1] - n * mean * mean) / (n - 1)) : 0
-        return MetaScore(mean: mean, interval: 1.96 * variance.squareRoot() / n.squareRoot(), tasks: tasks)
+        let diverged = Int(sums[2]), n = Double(tasks - diverged), mean = n > 0 ? sums[0] / n : .nan
+        let variance = n > 1 ? max(0, (sums[1] - n * mean * mean) / (n - 1)) : 0
+        return MetaScore(mean: mean, interval: 1.96 * variance.squareRoot() / n.squareRoot(), tasks: tasks, diverged: diverged)
     }
 
-    /// "acc 97.3 % ± 0.4" or "MSE 0.512 ± 0.030".
-    public func describe(_ s: MetaScore) -> String {
-        classification ? String(format: "acc %.2f%% ± %.2f", 100 * s.mean, 100 * s.interval) : String(format: "MSE %.4f ± %.4f", s.mean, s.interval)
+    /// "acc 97.3 % ± 0.4" or "MSE 0.512 ± 0.030", with the tasks that diverged.
+    public func describe(_ s: MetaScore) -> String { (classification ? "acc " : "MSE ") + figure(s) }
+
+    /// "97.30% ± 0.40" or "0.5120 ± 0.0300"; "(k of n tasks diverged, left out)" after it when some did.
+    public func figure(_ s: MetaScore) -> String {
+        guard s.diverged < s.tasks else { return "diverged on all \(s.tasks) tasks" }
+        let figure = classification ? String(format: "%.2f%% ± %.2f", 100 * s.mean, 100 * s.interval)
+            : String(format: "%.4f ± %.4f", s.mean, s.interval)
+        return figure + (s.diverged > 0 ? " (\(s.diverged) of \(s.tasks) tasks diverged, left out)" : "")
     }
 }
 
@@ -318,7 +328,8 @@ public enum MetaCheckpoint {
         }
 
         func improves(_ score: MetaScore, higherIsBetter: Bool) -> Bool {
-            best.map { higherIsBetter ? score.mean > $0.value : score.mean < $0.value } ?? true
+            guard score.mean.isFinite, score.diverged == 0 || best == nil else { return false }
+            return best.map { higherIsBetter ? score.mean > $0.value : score.mean < $0.value } ?? true
         }
     }
 

@@ -124,14 +124,24 @@ extension Recipe.DataSpec {
             guard let degrees = try o.double("degrees") else { throw o.error("degrees", "is required (rotation up to ± degrees)") }
             guard degrees >= 0 && degrees <= 180 else { throw o.error("degrees", "must be in [0, 180], got \(degrees)") }
             var translate: [Double] = [], scale = 1.0...1.0
+            var shear: [ClosedRange<Double>?] = [nil, nil]
             if name == "affine" {
                 translate = try o.doubles("translate") ?? []
                 guard translate.isEmpty || (translate.count == 2 && translate.allSatisfy { (0...1).contains($0) }) else {
                     throw o.error("translate", "must be [horizontal, vertical] fractions in [0, 1]")
                 }
                 scale = try range(&o, "scale", default: 1...1, within: 1e-3...1e3)
+                // As RandomAffine reads it: s is x in ±s; [a, b] is x in [a, b]; [a, b, c, d] adds y in [c, d].
+                if let s = try o.doubles("shear") {
+                    guard [1, 2, 4].contains(s.count), s.allSatisfy({ abs($0) < 90 }), s.count == 1 ? s[0] >= 0 : true,
+                          s.count < 2 || s[0] <= s[1], s.count < 4 || s[2] <= s[3] else {
+                        throw o.error("shear", "must be s ≥ 0 (x in ±s), [min, max] (x) or [x min, x max, y min, y max], "
+                                      + "degrees within ±90")
+                    }
+                    shear = s.count == 1 ? [-s[0]...s[0], nil] : [s[0]...s[1], s.count == 4 ? s[2]...s[3] : nil]
+                }
             }
-            made = .randomAffine(degrees: degrees, translate: translate, scale: scale)
+            made = .randomAffine(degrees: degrees, translate: translate, scale: scale, shearX: shear[0], shearY: shear[1])
         case "color-jitter":
             func factor(_ key: String) throws -> ClosedRange<Double>? {
                 guard let v = try o.double(key) else { return nil }

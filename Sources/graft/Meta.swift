@@ -79,7 +79,7 @@ struct MetaTestCommand: ParsableCommand {
             print("\(directory): \(recipe.meta.algorithm.rawValue), meta-step \(test.state.metaStep), \(episodes) test tasks")
             for (count, score) in rows {
                 let after = recipe.meta.algorithm == .protonet ? "" : " after \(count) step\(count == 1 ? "" : "s")"
-                print("  \(what)\(after): \(test.setup.describe(score).drop { !$0.isNumber })")
+                print("  \(what)\(after): \(test.setup.figure(score))")
             }
         }
     }

@@ -38,6 +38,7 @@ private func expectClose(_ image: FloatImage, _ name: String, tolerance: Float =
         // Parameters with no source coordinate exactly halfway between two pixels: there nearest-neighbour rounding
         // depends on the last bit of torch's Float32 arithmetic.
         expectClose(input.affine(angle: 0, scale: 0.8), "affine_scale_only", tolerance: 0)
+        expectClose(input.affine(angle: 15, translate: (1, 0), scale: 0.9, shear: (12, -8)), "affine_shear", tolerance: 0)
         // F.rotate(angle) turns the other way from F.affine(angle).
         expectClose(input.affine(angle: -20), "rotate_20", tolerance: 0)
     }

@@ -45,6 +45,7 @@ private func imageRecipe(_ path: String, data: String = "", strategy: String = "
                   - random-resized-crop: {size: 8, scale: [0.5, 1]}
                   - horizontal-flip
                   - affine: {degrees: 10, translate: [0.1, 0.2], scale: [0.9, 1.1]}
+                  - affine: {degrees: 0, shear: [-5, 5, 0, 10]}
                   - color-jitter: {brightness: 0.2, contrast: 0.3}
                 eval:
                   - resize: {size: 9}
@@ -56,6 +57,7 @@ private func imageRecipe(_ path: String, data: String = "", strategy: String = "
         #expect(d.trainPipeline.transforms == [
             .randomResizedCrop(height: 8, width: 8, scale: 0.5...1, ratio: 0.75...(4.0 / 3)), .horizontalFlip(p: 0.5),
             .randomAffine(degrees: 10, translate: [0.1, 0.2], scale: 0.9...1.1),
+            .randomAffine(degrees: 0, translate: [], scale: 1...1, shearX: -5...5, shearY: 0...10),
             .colorJitter(brightness: 0.8...1.2, contrast: 0.7...1.3, saturation: nil, hue: nil)])
         #expect(d.evalPipeline.transforms == [.resizeShorterSide(9), .centerCrop(height: 8, width: 8)])
         #expect(d.evalPipeline.normalization == .unit(mean: [0.5], std: [0.25]) && d.trainPipeline.isRandom)
@@ -79,6 +81,7 @@ private func imageRecipe(_ path: String, data: String = "", strategy: String = "
         ("  normalize: {mean: [0.5, 0.5]}", "data.normalize.std: is required"),
         ("  normalize: {mean: [0.5], std: [0]}", "data.normalize.std: must be > 0, got 0.0"),
         ("  channels: 2", "data.channels: must be 1 or 3, got 2"),
+        ("  transforms: {train: [{affine: {degrees: 0, shear: [5, 1]}}]}", "affine.shear: must be s ≥ 0 (x in ±s)"),
         ("  max-tokens: 5", "data.max-tokens: unknown field"),
     ])
     func namesEveryBadField(_ data: String, _ message: String) throws {

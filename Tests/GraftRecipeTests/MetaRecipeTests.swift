@@ -135,6 +135,17 @@ private let repository = URL(fileURLWithPath: #filePath).deletingLastPathCompone
         #expect(changed.contains("meta.inner-lr=0.02"), "\(changed)")
     }
 
+    @Test func tasksWhoseAdaptationDivergesAreCountedNotAveraged() throws {
+        let dir = try temporaryDirectory()
+        let sets = ["meta.meta-steps=2", "meta.meta-batch=2", "meta.validate-every=2", "meta.validation-tasks=2", "output=\(dir)/r"]
+        try MetaRun(try MetaRecipe.load(path: "\(repository)/recipes/sine-maml.yaml", overrides: sets)).run()
+        let wild = try MetaTest("\(dir)/r", overrides: ["meta.inner-lr=1e30"])
+        let score = try #require(try wild.run(episodes: 4, steps: [3]).first).score
+        #expect(score.diverged == 4 && wild.setup.figure(score) == "diverged on all 4 tasks")
+        let calm = try #require(try MetaTest("\(dir)/r").run(episodes: 4, steps: [3]).first).score
+        #expect(calm.diverged == 0 && calm.mean.isFinite && !MetaTest("\(dir)/r").setup.figure(calm).contains("diverged"))
+    }
+
     @Test func metaTestReportsAnIntervalOverTestTasks() throws {
         let dir = try temporaryDirectory()
         let sets = ["meta.meta-steps=4", "meta.meta-batch=2", "meta.validate-every=2", "meta.validation-tasks=2", "output=\(dir)/r"]

@@ -134,6 +134,7 @@ cases = {
     "hflip": F.hflip(x),
     "affine": F.affine(x, angle=30.0, translate=[2, -1], scale=1.1, shear=[0.0, 0.0], interpolation=nearest),
     "affine_scale_only": F.affine(x, angle=0.0, translate=[0, 0], scale=0.8, shear=[0.0, 0.0], interpolation=nearest),
+    "affine_shear": F.affine(x, angle=15.0, translate=[1, 0], scale=0.9, shear=[12.0, -8.0], interpolation=nearest),
     "rotate_20": F.rotate(x, 20.0, interpolation=nearest),
     "brightness_1.3": F.adjust_brightness(x, 1.3),
     "contrast_0.6": F.adjust_contrast(x, 0.6),
