@@ -104,6 +104,11 @@ public struct MetaRecipe {
                 throw d.error(key, "meta-learning splits classes, not rows; set tasks.\(key) instead")
             }
             tasks.data = try Recipe.DataSpec(&d)
+            // Episodes take every row as loaded, through the train pipeline; nothing would apply augmentation.
+            if tasks.data!.trainPipeline.isRandom {
+                throw d.error("transforms", "random train transforms are not supported in meta-learning tasks; every row "
+                              + "goes through one deterministic pipeline (transforms.train)")
+            }
             try d.finish()
         }
         if !regression && tasks.validation + tasks.test >= 1 {

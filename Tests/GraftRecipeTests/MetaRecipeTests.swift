@@ -111,6 +111,10 @@ private let repository = URL(fileURLWithPath: #filePath).deletingLastPathCompone
         #expect(errorText { _ = try MetaRecipe.load(path: glyphs, overrides: ["model.body.run=x"]) }.contains("tasks.source data"))
         let sets = ["tasks.source=data", "tasks.data.format=csv", "tasks.data.path=\(csv)", "tasks.data.test=0.2", "model.architecture=mlp"]
         #expect(errorText { _ = try MetaRecipe.load(path: glyphs, overrides: sets) }.contains("tasks.data.test: meta-learning splits classes"))
+        let augmented = ["tasks.source=data", "tasks.data.format=image-folder", "tasks.data.path=/x", "tasks.data.size=8",
+                      "tasks.data.transforms={train: [horizontal-flip]}", "model.architecture=mlp"]
+        #expect(errorText { _ = try MetaRecipe.load(path: glyphs, overrides: augmented) }
+            .contains("tasks.data.transforms: random train transforms are not supported in meta-learning tasks"))
     }
 
     @Test func aStoppedRunResumesToTheSameMetaParameters() throws {
