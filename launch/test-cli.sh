@@ -81,11 +81,11 @@ check "train names a bad transform field" 1 "data.transforms.train.1.random-resi
 
 # Progress: a bar redrawn in place on a terminal (a pseudo-terminal from script(1)), plain lines in a log.
 check "train shows a moving progress bar on a terminal" 0 "" -- bash -c "
-    script -qec \"'$BIN' train recipes/bbc-minilm.yaml --set data.limit-per-class=40 --set data.max-tokens=48 \
+    script -qec \"'$BIN' train recipes/bbc-minilm.yaml --set data.limit-per-class=200 --set data.max-tokens=64 \
         --set training.epochs=1 --output '$runs/pty'\" '$WORK/pty.log' >/dev/null &&
     (( \$(grep -a -o \$'\\r\\e\\[2Kcaching features' '$WORK/pty.log' | wc -l) >= 2 ))"
 check "train writes plain progress lines to a log" 0 "" -- bash -c "
-    '$BIN' train recipes/bbc-minilm.yaml --set data.limit-per-class=40 --set data.max-tokens=48 --set training.epochs=1 \
+    '$BIN' train recipes/bbc-minilm.yaml --set data.limit-per-class=200 --set data.max-tokens=64 --set training.epochs=1 \
         --output '$runs/log' >'$WORK/plain.log' 2>&1 &&
     grep -q '^caching features: [0-9]*/[0-9]* rows' '$WORK/plain.log' && ! grep -q \$'\\r' '$WORK/plain.log'"
 
