@@ -276,6 +276,11 @@ extension Recipe.DataSpec {
                     throw f.error("resize", "must be [height, width], each 1 to 4096, got \(excerpt("\(resize)"))")
                 }
             }
+            if let image {
+                try readPipelines(&f, stored: [image[0]] + (resize ?? crop.map { [$0[2], $0[3]] } ?? Array(image.dropFirst())))
+            } else if let key = ["transforms", "normalize"].first(where: { f.has($0) }) {
+                throw f.error(key, "needs image: [channels, height, width] to know the rows are images")
+            }
         }
     }
 }

@@ -109,15 +109,21 @@ public struct RecipeData {
                                   describe: describe)
             let (kept, note) = spec.trainingRowsKept(split.labels, seed: seed)
             let train = split.subset(kept)
-            func rows(_ d: LabelledData) -> LabelledRows? {
+            // Images go through the pipelines as image files do: held-out rows the eval one, training rows the
+            // train one now when it is deterministic, else at batch time.
+            let augmentation = spec.image != nil && spec.trainPipeline.isRandom ? spec.trainPipeline : nil
+            func rows(_ d: LabelledData, _ pipeline: ImagePipeline?) -> LabelledRows? {
                 guard d.count > 0 else { return nil }
-                return LabelledRows(inputs: spec.inputs(d.features, rows: d.count), labels: d.labels)
+                var inputs = spec.inputs(d.features, rows: d.count)
+                if spec.image != nil, let pipeline { inputs = pipeline.apply(inputs, rows: Array(0..<d.count), seed: seed, epoch: 0) }
+                return LabelledRows(inputs: inputs, labels: d.labels)
             }
-            guard let trainRows = rows(train) else { throw DataError(file: spec.path, line: nil, problem: "no rows left to train on") }
-            return RecipeData(train: trainRows, validation: rows(parts[1]), test: rows(parts[0]),
-                              classNames: (0..<data.classCount).map(String.init),
-                              inputShape: [shape[0]] + (spec.resize ?? spec.crop.map { [$0[2], $0[3]] } ?? Array(shape.dropFirst())),
-                              notes: note.map { [$0] } ?? [])
+            guard let trainRows = rows(train, augmentation == nil ? spec.trainPipeline : nil) else {
+                throw DataError(file: spec.path, line: nil, problem: "no rows left to train on")
+            }
+            return RecipeData(train: trainRows, validation: rows(parts[1], spec.evalPipeline), test: rows(parts[0], spec.evalPipeline),
+                              classNames: (0..<data.classCount).map(String.init), inputShape: spec.rowShape(stored: shape),
+                              notes: note.map { [$0] } ?? [], trainAugmentation: augmentation)
         }
     }
 }
@@ -131,6 +137,17 @@ extension Recipe.DataSpec {
         let kept = limited(labels, limit, seed: seed, stream: 0x747063)
         return (kept, "data.train-per-class \(limit): \(kept.count) of \(labels.count) training rows kept (validation and "
                     + "test rows unchanged)")
+    }
+
+    /// The shape of a model input from images stored as `stored` [C, H, W] (CSV rows before `crop` and `resize`):
+    /// what the eval pipeline makes of them; `stored` itself for rows that are not images.
+    func rowShape(stored: [Int]) -> [Int] {
+        guard format != .csv || image != nil else { return stored }
+        let shape = format == .csv ? [stored[0]] + (resize ?? crop.map { [$0[2], $0[3]] } ?? Array(stored.dropFirst())) : stored
+        guard case let .success(out) = evalPipeline.outputShape(shape) else {
+            preconditionFailure("rowShape: the recipe's pipelines were checked when it was read")
+        }
+        return out
     }
 
     /// Scaled CSV features of `rows` rows as model inputs: [rows, features], or images [rows, C, H, W] cut by `crop`

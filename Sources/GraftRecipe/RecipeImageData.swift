@@ -57,11 +57,8 @@ extension RecipeData {
         guard let trainRows = try rows(train, augmentation == nil ? spec.trainPipeline : nil) else {
             throw DataError(file: spec.path, line: nil, problem: "no rows left to train on")
         }
-        guard case let .success(shape) = spec.evalPipeline.outputShape([spec.channels] + spec.size) else {
-            preconditionFailure("loadImages: the recipe's pipelines were checked when it was read")
-        }
         return RecipeData(train: trainRows, validation: try rows(parts[1], spec.evalPipeline), test: try rows(parts[0], spec.evalPipeline),
-                          classNames: classNames, inputShape: shape, notes: notes, trainAugmentation: augmentation)
+                          classNames: classNames, inputShape: spec.rowShape(stored: [spec.channels] + spec.size), notes: notes, trainAugmentation: augmentation)
     }
 }
 

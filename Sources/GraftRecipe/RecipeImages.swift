@@ -36,6 +36,12 @@ extension Recipe.DataSpec {
             throw f.error("size", "is required: [height, width] (or one number) every image is resampled to on loading")
         }
         self.size = try imageSize(size, f, "size")
+        try readPipelines(&f, stored: [channels] + self.size)
+    }
+
+    /// `transforms` (train and eval) and `normalize` of images stored as `stored` [C, H, W]: image files and IDX
+    /// rows after resampling to `size`, CSV rows after `crop` and `resize`.
+    mutating func readPipelines(_ f: inout Fields, stored: [Int]) throws {
         let normalization = try readNormalization(&f)
         var t = try f.section("transforms")
         for (key, pipeline) in [("train", \Recipe.DataSpec.trainPipeline), ("eval", \.evalPipeline)] {
@@ -44,7 +50,7 @@ extension Recipe.DataSpec {
         try t.finish()
         var shapes: [[Int]] = []
         for (key, pipeline) in [("train", trainPipeline), ("eval", evalPipeline)] {
-            switch pipeline.outputShape([channels] + self.size) {
+            switch pipeline.outputShape(stored) {
             case let .success(shape): shapes.append(shape)
             case let .failure(problem): throw t.error(key, "\(problem)")
             }

@@ -46,12 +46,13 @@ public struct TrainedRun {
         return try loadData(spec)
     }
 
-    /// Every row of `path`, read as the recipe reads its data (same format, scale, image shape, tokenizer), as the
-    /// training rows of the result.
+    /// Every row of `path`, read as the recipe reads its data (same format, scale, image shape, tokenizer; images
+    /// through the eval pipeline), as the training rows of the result.
     public func data(at path: String) throws -> RecipeData {
         var spec = recipe.adaptation?.target ?? recipe.data
         (spec.path, spec.validation, spec.test, spec.limitPerClass) = (path, 0, 0, nil)
         if spec.format == .idx { spec.labels = nil }  // beside the new images file, by MNIST's naming
+        spec.trainPipeline = spec.evalPipeline  // the rows are evaluated, not trained on
         let data = try loadData(spec)
         guard data.classNames.count <= classNames.count else {
             throw DataError(file: path, line: nil, problem: "has \(data.classNames.count) classes, the run's model \(classNames.count)")
@@ -91,7 +92,8 @@ public struct TrainedRun {
                 features.append(v * spec.scale)
             }
         }
-        let inputs = spec.inputs(features, rows: lines.count)
+        var inputs = spec.inputs(features, rows: lines.count)
+        if spec.image != nil { inputs = spec.evalPipeline.apply(inputs, rows: Array(lines.indices), seed: 0, epoch: 0) }
         return recipe.model.architecture == .mlp ? inputs.reshaped([lines.count, inputs.count / max(lines.count, 1)]) : inputs
     }
 

@@ -130,4 +130,43 @@ private func imageRecipe(_ path: String, data: String = "", strategy: String = "
         run.log = { _ in }
         #expect(try run.run().reports.count == 2)
     }
+
+    @Test func csvImagesTakeTheTransforms() throws {
+        // Two classes of 1×2×2 images; pixel k of row r is (r + k) / 16.
+        let csv = "\(try temporaryDirectory())/pixels.csv"
+        let lines = (0..<12).map { r in ((0..<4).map { String(r + $0) } + [String(r % 2)]).joined(separator: ",") }
+        try lines.joined(separator: "\n").write(toFile: csv, atomically: true, encoding: .utf8)
+        let data = """
+              format: csv
+              path: \(csv)
+              scale: 0.0625
+              image: [1, 2, 2]
+              resize: [4, 4]
+              transforms: {train: [horizontal-flip, {center-crop: {size: 2}}], eval: [{center-crop: {size: 2}}]}
+              normalize: {mean: [0.5], std: [0.25]}
+            """
+        let text = imageRecipe("/x").replacingOccurrences(of: "  format: image-folder\n  path: /x\n  size: 12\n", with: data + "\n")
+        let recipe = try Recipe.load(path: try recipeFile(text))
+        #expect(recipe.data.trainPipeline.isRandom && recipe.data.evalPipeline.normalization == .unit(mean: [0.5], std: [0.25]))
+        let loaded = try RecipeData.load(recipe.data, seed: 2, tokenizer: nil)
+        // Training rows are stored images (4×4 after resize), flipped and normalised at batch time; held-out rows
+        // took the eval pipeline now: cropped to 2×2 and normalised.
+        #expect(loaded.trainAugmentation != nil && loaded.train.inputs.shape.suffix(3) == [1, 4, 4])
+        #expect(loaded.inputShape == [1, 2, 2])
+        // Each test row is its stored image through the eval pipeline: its pixels resized, cropped, normalised.
+        let raw = (0..<12).flatMap { r in (0..<4).map { Float(r + $0) / 16 } }
+        let all = recipe.data.evalPipeline.apply(recipe.data.inputs(raw, rows: 12), rows: Array(0..<12), seed: 0, epoch: 0)
+        let candidates = (0..<12).map { Array(all.scalars[($0 * 4)..<($0 * 4 + 4)]) }
+        #expect(candidates[0].contains { $0 < 0 }, "normalised: pixels below the mean 0.5 are negative")
+        let test = try #require(loaded.test)
+        #expect(test.count == 4)  // a quarter of each class
+        for row in 0..<test.count {
+            let values = Array(test.inputs.scalars[(row * 4)..<(row * 4 + 4)])
+            #expect(candidates.contains { zip($0, values).allSatisfy { abs($0 - $1) < 1e-5 } }, "test row \(row): \(values)")
+        }
+
+        let noImage = text.replacingOccurrences(of: "  image: [1, 2, 2]\n  resize: [4, 4]\n", with: "")
+        #expect(errorText { _ = try Recipe.load(path: try recipeFile(noImage)) }.contains("data.transforms: needs image: [channels, height, width]"))
+    }
 }
+
