@@ -20,10 +20,8 @@ declare -A OPTIONS=(
     [pseudo-label]="--set adaptation.threshold=0.95 --set adaptation.warmup-epochs=3"
 )
 
-bash launch/setup.sh >&2
+source launch/graft-bin.sh
 bash launch/assets.sh mnist sklearn >&2
-swift build -c release --product graft >&2
-GRAFT=$(swift build -c release --show-bin-path)/graft
 mkdir -p "$OUT"
 for method in "${METHODS[@]}"; do
     for seed in "${SEEDS[@]}"; do

@@ -8,12 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${GRAFT_TABLE_OUTPUT:-runs/few-shot}
-if [ -z "${GRAFT:-}" ]; then
-    bash launch/setup.sh >&2
-    bash launch/assets.sh >&2
-    swift build -c release --product graft >&2
-    GRAFT=$(swift build -c release --show-bin-path)/graft
-fi
+source launch/graft-bin.sh
+bash launch/assets.sh >&2
 export GRAFT_ASSETS=${GRAFT_ASSETS:-$PWD/.cache/assets}
 [ -f runs/mnist-to-digits/best/state.json ] || "$GRAFT" train recipes/mnist-to-digits.yaml >&2
 declare -A RUNS=(

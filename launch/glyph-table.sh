@@ -17,11 +17,7 @@ declare -A OPTIONS=(
     [first-order-maml]="--set meta.algorithm=first-order-maml --set meta.inner-lr=0.4 --set meta.test-inner-steps=3 --set meta.meta-steps=1000"
     [reptile]="--set meta.algorithm=reptile --set meta.inner-steps=5 --set meta.inner-lr=0.1 --set meta.meta-batch=5 --set meta.outer-lr=1 --set meta.outer-schedule=linear --set meta.test-inner-steps=50 --set tasks.queries=1 --set meta.meta-steps=1000"
 )
-if [ -z "${GRAFT:-}" ]; then
-    bash launch/setup.sh >&2
-    swift build -c release --product graft >&2
-    GRAFT=$(swift build -c release --show-bin-path)/graft
-fi
+source launch/graft-bin.sh
 mkdir -p "$OUT"
 for algorithm in ${ALGORITHMS:-protonet maml first-order-maml reptile}; do
     for shots in ${SHOTS:-1 5}; do

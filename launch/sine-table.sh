@@ -16,11 +16,7 @@ declare -A OPTIONS=(
     [reptile]="--set meta.algorithm=reptile --set meta.inner-steps=5 --set meta.inner-lr=0.02 --set meta.meta-batch=5 --set meta.outer-lr=0.1 --set meta.outer-schedule=linear"
     [pretrain]="--set meta.algorithm=pretrain"
 )
-if [ -z "${GRAFT:-}" ]; then
-    bash launch/setup.sh >&2
-    swift build -c release --product graft >&2
-    GRAFT=$(swift build -c release --show-bin-path)/graft
-fi
+source launch/graft-bin.sh
 mkdir -p "$OUT"
 for algorithm in ${ALGORITHMS:-maml first-order-maml reptile pretrain}; do
     read -ra extra <<<"${OPTIONS[$algorithm]}"

@@ -116,8 +116,7 @@ extension RGBImage {
             graft_jpeg_decode(input.baseAddress, input.count, maxJPEGPixels, &image, &message, message.count)
         }
         guard status == 0, let pixels = image.pixels else {
-            let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw DataError(file: path, line: nil, problem: "not a readable JPEG (libjpeg: \(text))")
+            throw DataError(file: path, line: nil, problem: "not a readable JPEG (libjpeg: \(decoderMessage(message)))")
         }
         defer { graft_jpeg_free(&image) }
         let width = Int(image.width), height = Int(image.height)
@@ -139,4 +138,9 @@ extension RGBImage {
         }
         return rgb
     }
+}
+
+/// The text a C decoder left in `buffer`: up to its first NUL, as UTF-8 (invalid bytes replaced).
+func decoderMessage(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

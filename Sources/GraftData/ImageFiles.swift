@@ -73,8 +73,7 @@ public struct PixelImage: Sendable, Equatable {
             graft_png_decode(input.baseAddress, input.count, maxPixels, &image, &message, message.count)
         }
         guard status == 0, let pixels = image.pixels else {
-            let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw DataError(file: path, line: nil, problem: "not a readable PNG (libpng: \(text))")
+            throw DataError(file: path, line: nil, problem: "not a readable PNG (libpng: \(decoderMessage(message)))")
         }
         defer { graft_png_free(&image) }
         let (width, height, channels) = (Int(image.width), Int(image.height), Int(image.components))

@@ -121,6 +121,12 @@ public final class Sequential: Module, UnaryLayer {
         guard let layer = module as? any UnaryLayer else {
             throw ModuleError.wrongType(path: name, expected: "a one-input layer", found: String(describing: type(of: module)))
         }
+        replaceLayer(at: i, with: layer)
+    }
+
+    /// Puts `layer` in place of layer `i`, which must exist.
+    public func replaceLayer(at i: Int, with layer: any UnaryLayer) {
+        require(layers.indices.contains(i), "Sequential: no layer \(i) among \(layers.count)")
         layers[i] = layer
     }
 

@@ -58,9 +58,7 @@ public final class MLP: Module, BlockClassifier {
     public func callAsFunction(_ x: Tensor) -> Tensor { layers(x) }
 
     public func replaceHead(classes: Int, using rng: inout RandomGenerator) {
-        let head = Linear(featureCount, classes, using: &rng)
-        // Cannot throw: the index exists and a Linear is a one-input layer.
-        try! layers.replaceChild(named: "\(layers.layers.count - 1)", with: head)
+        layers.replaceLayer(at: layers.layers.count - 1, with: Linear(featureCount, classes, using: &rng))
     }
 }
 
