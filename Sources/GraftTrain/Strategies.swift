@@ -9,10 +9,17 @@ import GraftOptim
 public enum DomainSimilarity: Sendable { case high, low }
 
 /// How many blocks from the top (the head counts as one) a partial fine-tune trains.
-public enum BlockDepth: Sendable, Equatable {
+public enum BlockDepth: Sendable, Equatable, CustomStringConvertible {
     case topBlocks(Int)
     /// The top fraction of blocks, rounded up, as `ParameterSelector.topFraction`.
     case topFraction(Double)
+
+    public var description: String {
+        switch self {
+        case let .topBlocks(k): k == 1 ? "the top block, the head" : "top \(k) blocks, the head one of them"
+        case let .topFraction(f): "the top fraction \(f) of the blocks, the head one of them"
+        }
+    }
 
     /// The number of blocks out of `total`, at least 1 (the head) and at most `total`.
     public func count(of total: Int) -> Int {
@@ -48,7 +55,7 @@ public enum FineTuningStrategy: Sendable, Equatable, CustomStringConvertible {
             "full fine-tuning (lr \(lr)\(lowest.map { ", discriminative from \($0)" } ?? ""))"
         case let .partial(depth, lr): "partial fine-tuning (\(depth), lr \(lr))"
         case let .twoStage(e, headLR, k, lr2, cached):
-            "two-stage (head for \(e) epochs at lr \(headLR)\(cached ? " on cached features" : ""), then top \(k) blocks at lr \(lr2))"
+            "two-stage (head for \(e) epochs at lr \(headLR)\(cached ? " on cached features" : ""), then top \(k) blocks at lr \(lr2), the head one of them)"
         case let .gradualUnfreezing(every, lr, lowest):
             "gradual unfreezing (one block every \(every) epochs, lr \(lr)\(lowest.map { ", discriminative from \($0)" } ?? ""))"
         }

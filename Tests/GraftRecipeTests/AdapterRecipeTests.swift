@@ -98,6 +98,6 @@ import GraftTrain
             "output=\(try temporaryDirectory())/x", "model.weights=\(first)/best", "adapters={targets: [layers.0]}",
             "strategy={name: partial, top-blocks: 1, lr: 0.1}"]))
         headOnly.log = { _ in }
-        #expect(errorText { try headOnly.run() }.contains("strategy: partial fine-tuning (topBlocks(1), lr 0.1) trains only the top 1 block(s) (layers.2)"))
+        #expect(errorText { try headOnly.run() }.contains("strategy: partial fine-tuning (the top block, the head, lr 0.1) trains only the top 1 block(s) (layers.2)"))
     }
 }
