@@ -171,8 +171,9 @@ public final class ContinualRun {
                                                          inputs: train.inputs, labels: train.labels, communicator: communicator)
                 penalty.append(QuadraticPenalty.ewcTerms(parameters: parameters, fisher: fisher, lambda: spec.lambda))
                 let mean = fisher.flatMap { $0 }.reduce(0.0) { $0 + Double($1) } / Double(max(1, parameters.map(\.count).reduce(0, +)))
-                say(String(format: "task %d: empirical Fisher on its %d training rows (mean %.3g) in %.1f s", k, train.count, mean,
-                           Date().timeIntervalSince(fisherStart)))
+                let largest = fisher.flatMap { $0 }.max() ?? 0
+                say(String(format: "task %d: empirical Fisher on its %d training rows (mean %.3g, largest %.3g) in %.1f s", k,
+                           train.count, mean, largest, Date().timeIntervalSince(fisherStart)))
             }
         }
         let (average, backward) = ContinualResult.summary(testRows)
@@ -185,8 +186,11 @@ public final class ContinualRun {
             try communicator.agree {
                 guard communicator.isRoot else { return }
                 try AtomicDirectory.writeFile(try jsonText(result), named: "results.json", in: output)
+                try AtomicDirectory.write("\(output)/last") { dir in
+                    try SafeTensors.write(model.stateDict(), to: "\(dir)/model.safetensors", metadata: ["format": "pt"])
+                }
             }
-            say("wrote \(output)/metrics.jsonl, results.json")
+            say("wrote \(output)/metrics.jsonl, results.json, last/model.safetensors (the weights after the last task)")
         }
         return result
     }
@@ -194,9 +198,10 @@ public final class ContinualRun {
     /// The accuracy matrix, the average after the last task and backward transfer.
     private func report(_ r: ContinualResult) {
         say("test accuracy (%), row: after task t, column: task j")
-        say("        " + (0..<r.tasks).map { String(format: "%7@", "task \($0)") }.joined())
+        func right(_ s: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }
+        say(right("", 8) + (0..<r.tasks).map { right("task \($0)", 8) }.joined())
         for (t, row) in r.accuracy.enumerated() {
-            say(String(format: "%-8@", "after \(t)") + row.map { $0.map { String(format: "%7.2f", 100 * $0) } ?? "      ·" }.joined())
+            say("after \(t)" + right("", 1 - "\(t)".count) + row.map { right($0.map { String(format: "%.2f", 100 * $0) } ?? "·", 8) }.joined())
         }
         say(String(format: "average accuracy after the last task: %.2f%%", 100 * r.averageAccuracy)
             + (r.backwardTransfer.map { String(format: "  backward transfer: %+.2f points", 100 * $0) } ?? "")
