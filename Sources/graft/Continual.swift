@@ -14,7 +14,8 @@ struct Continual: ParsableCommand {
             final weights) | ewc (lambda: λ, one penalty per earlier task with its empirical Fisher). Each task trains \
             training.epochs epochs with a fresh optimizer; after each, every task so far is scored on its test rows. The \
             accuracy matrix, the average accuracy after the last task and backward transfer are printed and written to \
-            results.json, with metrics.jsonl, in the recipe's output. Under mpirun the run is data-parallel as graft train.
+            results.json, with metrics.jsonl and the final weights (last/model.safetensors), in the recipe's output. Under \
+            mpirun the run is data-parallel as graft train: N ranks give what 1 rank gives.
             """)
 
     @Argument(help: "The recipe file (with a continual: section).") var recipe: String
