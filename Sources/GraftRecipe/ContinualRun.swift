@@ -56,11 +56,15 @@ struct ContinualMetrics: Encodable {
 /// earlier task. Data-parallel as `graft train`: rank 0 alone logs and writes.
 public final class ContinualRun {
     public let recipe: Recipe
+    /// The recipe's `continual:` section.
     public let spec: ContinualSpec
     public let communicator: any Communicator
+    /// Where rank 0's lines go.
     public var log: (String) -> Void = { print($0) }
+    /// Shows how far each epoch and evaluation is, on rank 0 (nil: nothing).
     public var progress: ProgressReporter?
 
+    /// Refuses a recipe without a `continual:` section.
     public init(_ recipe: Recipe, communicator: any Communicator = LocalCommunicator()) throws {
         guard let spec = recipe.continual else {
             throw RecipeError(file: recipe.file, line: nil, field: "continual", "is required by graft continual (a sequence of tasks)")
@@ -79,6 +83,7 @@ public final class ContinualRun {
         return order
     }
 
+    /// Trains every task in turn and scores them; rank 0 writes `output` (an earlier run there only with `overwrite`).
     @discardableResult
     public func run(overwrite: Bool = false) throws -> ContinualResult {
         let start = Date()

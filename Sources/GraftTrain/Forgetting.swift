@@ -37,12 +37,15 @@ public final class QuadraticPenalty: ParameterPenalty {
         @inline(__always) func weight(_ i: Int) -> Float { strength * (elementStrengths?[i] ?? 1) }
     }
 
+    /// The penalty's terms; a parameter may have several (EWC's one per earlier task).
     public private(set) var terms: [Term]
 
     public init(terms: [Term] = []) { self.terms = terms }
 
+    /// Adds terms (EWC: the penalty of one more finished task).
     public func append(_ more: [Term]) { terms += more }
 
+    /// Replaces every term (L2-SP in a sequence of tasks: a new anchor after each).
     public func replace(with new: [Term]) { terms = new }
 
     public func value() -> Double {
