@@ -168,6 +168,17 @@ check "train refuses to resume a finished run" 1 "holds a finished run (results.
 check "train names a directory without a checkpoint" 1 "$WORK/none/last/state.json: cannot read" -- \
     "$BIN" train recipes/mnist-mlp.yaml --resume "$WORK/none"
 
+# graft continual: two short permuted-MNIST tasks with EWC, and its refusals.
+check "continual prints the accuracy matrix" 0 "backward transfer" -- \
+    "$BIN" continual recipes/permuted-mnist.yaml --set "continual={count: 2, method: ewc, lambda: 100}" \
+    --set training.epochs=1 --output "$runs/continual"
+check "continual needs a continual section" 1 "recipes/mnist-mlp.yaml: continual: is required by graft continual" -- \
+    "$BIN" continual recipes/mnist-mlp.yaml --output "$runs/no-continual"
+check "continual names a field of another method" 1 "permuted-mnist.yaml: continual.alpha: unknown field (from --set)" -- \
+    "$BIN" continual recipes/permuted-mnist.yaml --set continual.alpha=0.1 --output "$runs/bad-continual"
+check "train refuses l2-sp without pretrained weights" 1 "regularization.method: l2-sp pulls the body towards its pretrained weights" -- \
+    "$BIN" train recipes/mnist-mlp.yaml --set "regularization={method: l2-sp, body: 0.01}" --output "$runs/no-anchor"
+
 rm -rf "$WORK"
 echo "$passed passed, $failed failed"
 [[ $failed == 0 ]]

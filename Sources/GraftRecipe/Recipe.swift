@@ -105,6 +105,10 @@ public struct Recipe {
     /// The schedule's name and options, built once the number of steps is known.
     public var schedule: (kind: ScheduleKind, options: NamedOptions)?
     public var training: TrainingSpec
+    /// L2-SP towards the pretrained weights (RecipeForgetting.swift).
+    public var regularization: RegularizationSpec?
+    /// A sequence of tasks for `graft continual` (RecipeForgetting.swift).
+    public var continual: ContinualSpec?
     /// The run directory: checkpoints `best/` and `last/`, `metrics.jsonl`, `results.json`, the recipe.
     public var output: String?
     /// Every scalar of the recipe after overrides, as `field.path` and its text in file order: what a resumed run
@@ -126,7 +130,8 @@ public struct Recipe {
     init(_ root: YAMLNode, file: String) throws {
         self.file = file
         var top = try Fields(root, path: "", file: file)
-        try top.checkKnown(["seed", "data", "adaptation", "model", "adapters", "strategy", "optimizer", "schedule", "training", "output"])
+        try top.checkKnown(["seed", "data", "adaptation", "model", "adapters", "strategy", "optimizer", "schedule", "training", "output",
+                            "regularization", "continual"])
         seed = UInt64(try top.int("seed", min: 0) ?? 0)
         output = try top.string("output")
         if output?.isEmpty == true { throw top.error("output", "is empty; name a directory, or leave output out to save nothing") }
@@ -231,6 +236,7 @@ public struct Recipe {
             _ = top.node("schedule")
             schedule = nil
         }
+        try readForgetting(&top)
         try top.finish()
     }
 }

@@ -172,6 +172,9 @@ public final class RecipeRun {
 
     /// Data, model, output directory (rank 0), strategy and trainer; with `resume`, the checkpoint's state.
     private func prepare(output: String?, overwrite: Bool, resume: String?) throws -> Setup {
+        if recipe.continual != nil {
+            throw RecipeError(file: recipe.file, line: nil, field: "continual", "a sequence of tasks: run it with graft continual")
+        }
         var saved: CheckpointState?
         if let resume {
             saved = try Checkpoint.loadState(from: "\(resume)/last")
@@ -329,6 +332,11 @@ public final class RecipeRun {
                 + "; checkpoints hold these (adapters.safetensors), the frozen base is read from model.weights")
         }
         tuner.trainer.objective = objective
+        if let r = recipe.regularization {
+            // Anchored now, at the pretrained weights as loaded: before a resumed run's checkpoint replaces them.
+            tuner.trainer.penalty = r.penalty(for: model)
+            say("regularization: l2-sp, α = \(r.body) towards the pretrained body, β = \(r.head) towards 0 for the head")
+        }
         let trainer = tuner.trainer
         trainer.plateau = plateau
         if t.labelSmoothing > 0 { trainer.loss = loss }

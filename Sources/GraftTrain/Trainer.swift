@@ -68,6 +68,9 @@ public final class Trainer {
     public var progress: ProgressReporter?
     /// Replaces `loss` in training steps when set (domain adaptation, say); evaluation still uses `loss`.
     public var objective: (any StepObjective)?
+    /// A penalty on the weights (L2-SP, EWC) whose gradient is added once to each step's summed gradient, for the
+    /// trainable parameters only; the reported training loss leaves it out.
+    public var penalty: (any ParameterPenalty)?
     /// Learning rate of each optimizer group before scheduling; strategies change it between stages.
     public var baseRates: [Float]
     /// Called before each epoch (after `model.train()`), e.g. to unfreeze blocks.
@@ -255,6 +258,7 @@ public final class Trainer {
     private func step(epoch: Int) throws {
         let parameters = trainable
         try reducer.reduce(parameters)
+        penalty?.addGradient(to: parameters.map(\.tensor))
         // After the sum, so that every rank decides alike.
         if let bad = parameters.first(where: { $0.tensor.grad.map { !allFinite($0) } ?? false }) {
             guard configuration.onNonFinite == .skipStep else {

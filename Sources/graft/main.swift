@@ -8,7 +8,7 @@ struct Graft: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "graft",
         abstract: "Transfer learning in Swift, data-parallel over MPI.",
-        subcommands: [Train.self, Evaluate.self, Predict.self, Compare.self, DataEfficiency.self, MetaTrain.self, MetaTestCommand.self, Bench.self, InspectCommand.self])
+        subcommands: [Train.self, Evaluate.self, Predict.self, Compare.self, DataEfficiency.self, MetaTrain.self, MetaTestCommand.self, Continual.self, Bench.self, InspectCommand.self])
 }
 
 /// OpenBLAS reads OPENBLAS_THREAD_TIMEOUT once, when it loads. Its default keeps an idle worker spinning for

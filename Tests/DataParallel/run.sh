@@ -117,6 +117,26 @@ meta_same glyph-protonet "$here/../../recipes/glyphs-protonet.yaml" --set meta.m
     || { echo "FAIL: training the body for meta-body"; tail -3 "$WORK/meta-body-run.log"; exit 1; }
 meta_same meta-body "$here/meta-body.yaml" --set "model.body.run=$WORK/meta-body-run"
 
+# Continual learning (graft continual), 3 permuted tasks: EWC's Fisher from every rank's share of the rows, L2-SP
+# towards the previous task; each penalty's gradient joins the summed gradient once. Weights after the last task and
+# every epoch's figures compared, and the accuracy matrices of results.json.
+continual_same() {
+    local name=$1; shift
+    for n in 1 2 3; do
+        local how=("$GRAFT")
+        (( n > 1 )) && how=("$MPIRUN" --allow-run-as-root --oversubscribe -np "$n" --bind-to none -x OPENBLAS_NUM_THREADS
+                            -x GRAFT_NUM_THREADS -x GRAFT_ASSETS "$GRAFT")
+        timeout "$TIMEOUT" "${how[@]}" continual "$recipe" "$@" --output "$WORK/$name-$n" --overwrite >"$WORK/$name-$n.log" 2>&1 \
+            || { echo "FAIL: continual $name on $n ranks"; tail -3 "$WORK/$name-$n.log"; exit 1; }
+        (( n == 1 )) && continue
+        "${compare[@]}" "$WORK/$name-$n" "$WORK/$name-1" || { echo "FAIL: continual $name on $n ranks differs from 1 rank"; exit 1; }
+        python3 -c 'import json, sys; a, b = (json.load(open(f"{d}/results.json"))["accuracy"] for d in sys.argv[1:]); sys.exit(a != b)' \
+            "$WORK/$name-$n" "$WORK/$name-1" || { echo "FAIL: continual $name: accuracy matrix on $n ranks differs"; exit 1; }
+        echo "ok: continual $name, $n ranks = 1 rank"
+    done
+}
+continual_same ewc --set "continual={count: 3, method: ewc, lambda: 100}"
+continual_same l2-sp --set "continual={count: 3, method: l2-sp, alpha: 0.5}"
 # Dropout keyed on (seed, epoch, row): pretrained MiniLM's top blocks fine-tuned with dropout on, 2 ranks = 1 rank.
 recipe=$here/bbc.yaml same bert-dropout 2 --
 # LoRA adapters on MiniLM (PEFT's defaults, query and value, with adapter dropout keyed on the rows), 2 epochs: only
