@@ -68,6 +68,8 @@ public final class Trainer {
     public var progress: ProgressReporter?
     /// Replaces `loss` in training steps when set (domain adaptation, say); evaluation still uses `loss`.
     public var objective: (any StepObjective)?
+    /// A multi-task model's heads: evaluation then reports every task.
+    public var tasks: TaskLayout?
     /// Learning rate of each optimizer group before scheduling; strategies change it between stages.
     public var baseRates: [Float]
     /// Called before each epoch (after `model.train()`), e.g. to unfreeze blocks.
@@ -302,7 +304,8 @@ public final class Trainer {
     public func evaluate(_ batches: Batches) throws -> Evaluation {
         progress?.begin("evaluating", total: batches.batchCount, unit: "batches")
         defer { progress?.end() }
-        return try Evaluation.of(model, forward: forward, on: batches, loss: loss, communicator: communicator) { [watchdog, epochCount, progress] s in
+        return try Evaluation.of(model, forward: forward, on: batches, loss: loss, communicator: communicator,
+                                 tasks: tasks) { [watchdog, epochCount, progress] s in
             watchdog?.mark(epoch: epochCount, step: s)
             progress?.advance(to: s)
         }
