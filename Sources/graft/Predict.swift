@@ -14,7 +14,7 @@ struct Predict: ParsableCommand {
             standard input is one document; for a CSV recipe, each line of each file (or of standard input) is a row \
             of feature values, a trailing label allowed and ignored; for an image recipe (image folder, IDX), each \
             PNG or JPEG file, a folder giving its image files, through the recipe's eval transforms. Prints the \
-            label and the top-k probabilities.
+            label and the top-k probabilities; for a multi-task run, each task's.
             """)
 
     @Argument(help: ArgumentHelp("A run directory written by graft train.", valueName: "RUN_DIR")) var directory: String
