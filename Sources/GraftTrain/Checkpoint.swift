@@ -96,6 +96,8 @@ public struct EpochMetrics: Codable, Sendable {
         improved = report.improved
         lr = report.learningRates.map { $0.isFinite ? $0 : nil }
         skippedSteps = report.skippedSteps
+        // Training losses and weights per task are the objective's to add (`MultiTaskObjective.metrics`).
+        if !report.evaluation.tasks.isEmpty { tasks = report.evaluation.tasks.map { TaskMetrics($0, trainLoss: nil, weight: nil) } }
     }
 
     enum CodingKeys: String, CodingKey {

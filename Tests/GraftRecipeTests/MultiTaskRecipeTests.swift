@@ -89,6 +89,8 @@ private func tasksRecipe(csv: String, output: String, weighting: String = "unifo
         let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/run/results.json"))) as? [String: Any]
         let tasks = (results?["test"] as? [String: Any])?["tasks"] as? [[String: Any]]
         #expect(tasks?.map { $0["task"] as? String } == ["class", "parity"])
+        let best = (results?["best_evaluation"] as? [String: Any])?["tasks"] as? [[String: Any]]
+        #expect(best?.map { $0["name"] as? String } == ["class", "parity"] && best?.allSatisfy { $0["accuracy"] is Double } == true)
         let trained = try TrainedRun("\(dir)/run")
         #expect(trained.tasks?.width == 6)
         let rows = try #require(try trained.recipeData().test)
