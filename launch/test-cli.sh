@@ -124,6 +124,16 @@ check "predict classifies sentences from stdin with a fine-tuned BBC run" 0 "" -
     out=\$(printf 'The striker scored twice as the club won the cup final.\nShares fell after the bank reported lower profits.\n' |
           '$BIN' predict '$runs/bbc' --top 2); echo \"\$out\";
     [[ \$(grep -c -E '^(business|entertainment|politics|sports|tech)\s' <<<\"\$out\") == 2 ]]"
+# Multi-task: three heads on one body; evaluate and predict report every task.
+check "train runs a multi-task recipe" 0 "task high: loss" -- \
+    "$BIN" train Tests/DataParallel/multitask.yaml --set training.epochs=1 --output "$runs/multitask"
+check "evaluate reports every task with the run's figures" 0 "" -- bash -c "
+    acc=\$(python3 -c 'import json,sys; print(\"%.2f%%\" % (100 * json.load(open(sys.argv[1]))[\"test\"][\"tasks\"][1][\"accuracy\"]))' '$runs/multitask/results.json')
+    out=\$('$BIN' evaluate '$runs/multitask'); grep -q \"^task parity: loss [0-9.]*  accuracy \$acc\" <<<\"\$out\" && grep -q '^task high: ' <<<\"\$out\""
+check "predict gives every task's label" 0 "" -- bash -c "
+    [[ \$(head -3 '${GRAFT_ASSETS:-.cache/assets}/digits/digits.csv' | '$BIN' predict '$runs/multitask' | grep -c -E '^digit: [0-9] .*  parity: (even|odd) .*  high: (low|high) ') == 3 ]]"
+check "train names an unknown task weighting and its line" 1 "multitask.yaml:18: task-weighting: 'softmax' is not one of" -- \
+    "$BIN" train Tests/DataParallel/multitask.yaml --set task-weighting=softmax --output "$runs/x"
 check "train names an unknown field and its line" 1 "recipes/mnist-mlp.yaml: training.epoch: unknown field (from --set)" -- \
     "$BIN" train recipes/mnist-mlp.yaml --set training.epoch=3 --output "$runs/x"
 check "train names a missing recipe" 1 "$WORK/none.yaml" -- "$BIN" train "$WORK/none.yaml"

@@ -99,6 +99,8 @@ public struct Recipe {
     public var adaptation: AdaptationSpec?
     /// Adapters (LoRA) trained beside the frozen pretrained model.
     public var adapters: AdapterSpec?
+    /// Several tasks on one body, a head each (`tasks:` and `task-weighting:`).
+    public var tasks: TasksSpec?
     /// The strategy by name with its fields; resolved once the data size is known (`auto` needs it).
     public var strategy: StrategySpec
     public var optimizer: OptimizerSpec
@@ -131,7 +133,7 @@ public struct Recipe {
         self.file = file
         var top = try Fields(root, path: "", file: file)
         try top.checkKnown(["seed", "data", "adaptation", "model", "adapters", "strategy", "optimizer", "schedule", "training", "output",
-                            "regularization", "continual"])
+                            "regularization", "continual", "tasks", "task-weighting"])
         seed = UInt64(try top.int("seed", min: 0) ?? 0)
         output = try top.string("output")
         if output?.isEmpty == true { throw top.error("output", "is empty; name a directory, or leave output out to save nothing") }
@@ -182,6 +184,12 @@ public struct Recipe {
             try AdapterSpec.check(strategy: strategy, strategyFields: s, adaptation: adaptation, file: file, line: a.line)
         } else {
             _ = top.node("adapters")
+        }
+        if top.has("tasks") || top.has("task-weighting") {
+            tasks = try TasksSpec(&top)
+            for other in ["adaptation", "adapters"] where top.has(other) {
+                throw top.error("tasks", "multi-task training with \(other) is not supported")
+            }
         }
 
         var o = try top.section("optimizer")

@@ -75,16 +75,18 @@ public final class RecipeRun {
                        100 * report.evaluation.accuracy, report.evaluation.macroF1,
                        report.learningRates[headGroup], seconds, report.improved ? "  *" : "")
                 + (report.skippedSteps > 0 ? "  (\(report.skippedSteps) steps skipped: non-finite gradient)" : "")
-                + (setup.objective.map(adaptationSummary) ?? ""))
+                + (setup.objective.map(adaptationSummary) ?? "") + (setup.tasks?.summary(report.evaluation) ?? ""))
             guard let output, communicator.isRoot else { return .proceed }
             if !started { try startOutput(output); started = true }
             var metrics = EpochMetrics(report)
             metrics.seconds = seconds
+            metrics.tasks = setup.tasks?.metrics(report.evaluation)
             try appendLine(try jsonText(metrics, pretty: false), to: "\(output)/metrics.jsonl")
             try writeCurves(in: output, validation: data.validation != nil)
-            let state = CheckpointState(trainer: trainer, strategyEpoch: tuner.strategyEpoch,
+            var state = CheckpointState(trainer: trainer, strategyEpoch: tuner.strategyEpoch,
                                         recipe: recipe.fields.map { "\($0.path)=\($0.value)" }, report: report,
                                         overrides: recipe.overrides, classes: data.classNames, inputShape: data.inputShape)
+            state.tasks = setup.tasks?.state
             try Checkpoint.save(trainer, state: state, to: "\(output)/last")
             if report.improved { try Checkpoint.save(trainer, state: state, to: "\(output)/best") }
             return .proceed
@@ -105,6 +107,7 @@ public final class RecipeRun {
                                                 recipe: recipe.fields.map { "\($0.path)=\($0.value)" }, report: nil,
                                                 overrides: recipe.overrides, classes: data.classNames, inputShape: data.inputShape)
                     state.pseudoLabels = setup.objective?.pseudoLabelState
+                    state.tasks = setup.tasks?.state
                     try Checkpoint.save(trainer, state: state, to: "\(output)/last")
                 }
                 say("\(interruption)" + (output.map { "; wrote \($0)/last, continue with --resume \($0)" }
@@ -119,7 +122,9 @@ public final class RecipeRun {
             weightsEpoch = best
         }
         let test = try data.test.map { try trainer.evaluate(setup.batches($0, false)) }
-        if let test {
+        if let test, setup.tasks != nil {
+            taskTestLines(test, epoch: weightsEpoch).forEach(say)
+        } else if let test {
             say(String(format: "test (weights of epoch %d): loss %.4f  accuracy %.2f%%  macro-F1 %.4f",
                        weightsEpoch + 1, test.loss, 100 * test.accuracy, test.macroF1))
             for (c, name) in data.classNames.enumerated() {
@@ -150,7 +155,7 @@ public final class RecipeRun {
                         try SafeTensors.write(merged, to: "\(dir)/model.safetensors", metadata: ["format": "pt"])
                     }
                 }
-                try writeResults(result, classNames: data.classNames, seconds: Date().timeIntervalSince(start), to: output)
+                try writeResults(result, classNames: data.classNames, tasks: setup.tasks?.layout, seconds: Date().timeIntervalSince(start), to: output)
             }
             say("wrote \(output)/best, \(output)/last, \(recipe.adapters != nil ? "merged/model.safetensors (adapters folded in), " : "")"
                 + "metrics.jsonl, results.json")
@@ -164,6 +169,8 @@ public final class RecipeRun {
         /// Domain adaptation: the target domain's rows, and the objective that uses them.
         let target: RecipeData?
         let objective: DomainAdaptation?
+        /// Multi-task training: the tasks' objective.
+        let tasks: MultiTaskObjective?
         let tuner: FineTuner
         let strategy: FineTuningStrategy
         let reason: String?
@@ -220,7 +227,8 @@ public final class RecipeRun {
         say("data: \(data.train.count) training, \(data.validation?.count ?? 0) validation, \(data.test?.count ?? 0) test rows; "
             + "\(data.classNames.count) classes (\(data.classNames.joined(separator: ", ")))")
 
-        let (model, modelLine) = try recipe.model.build(classes: data.classNames.count, inputShape: data.inputShape,
+        let layout = try recipe.tasks?.layout(classNames: data.classNames)
+        let (model, modelLine) = try recipe.model.build(classes: layout?.width ?? data.classNames.count, inputShape: data.inputShape,
                                                         padId: tokenizer?.padId ?? 0, using: &rng)
         say("model: \(modelLine)")
         if let adapters = recipe.adapters { say("adapters: " + (try adapters.apply(to: model, using: &rng))) }
@@ -315,11 +323,13 @@ public final class RecipeRun {
         } else if let a = recipe.adaptation {
             say("adaptation: \(a.method.rawValue) baseline; weights chosen by \(a.selection.rawValue)")
         }
+        let tasks = try recipe.tasks.map { try multiTaskObjective($0, layout: layout!, loss: loss) }
         let tuner: FineTuner
         do {
             tuner = try FineTuner(model: model, strategy: strategy, configuration: configuration,
                                   base: recipe.optimizer.options, communicator: communicator,
-                                  auxiliaries: objective?.domainClassifier.map { [("domain_classifier", $0)] } ?? [],
+                                  auxiliaries: (objective?.domainClassifier.map { [("domain_classifier", $0)] } ?? [])
+                                      + (tasks?.logVariances.map { [(MultiTaskObjective.auxiliaryName, $0)] } ?? []),
                                   makeOptimizer: { try kind.make($0) })
         } catch let error as AdapterStrategyError {
             throw RecipeError(file: recipe.file, line: nil, field: "strategy", "\(error)")
@@ -337,6 +347,7 @@ public final class RecipeRun {
             tuner.trainer.penalty = r.penalty(for: model)
             say("regularization: l2-sp, α = \(r.body) towards the pretrained body, β = \(r.head) towards 0 for the head")
         }
+        if let tasks { use(tasks, in: tuner.trainer) }
         let trainer = tuner.trainer
         trainer.plateau = plateau
         if t.labelSmoothing > 0 { trainer.loss = loss }
@@ -356,6 +367,7 @@ public final class RecipeRun {
             }
             tuner.resume(strategyEpoch: saved.strategyEpoch, stopping: saved.stopping)
             if saved.epochPosition != nil, let labels = saved.pseudoLabels { try objective?.restore(labels) }
+            if let state = saved.tasks { try tasks?.restore(state) }
             if communicator.isRoot { try keepMetrics(in: resume, before: saved.epoch) }
             say("resumed \(resume) after epoch \(saved.epoch)"
                 + (saved.epochPosition.map { " and step \($0.step) of epoch \(saved.epoch + 1)" } ?? "") + " (step \(saved.step) in all)"
@@ -367,7 +379,7 @@ public final class RecipeRun {
             try prepareOutput(output)
         }
         if output == nil { say("output: none, so nothing is saved (set output: in the recipe, or pass --output)") }
-        return Setup(data: data, target: target, objective: objective, tuner: tuner, strategy: strategy, reason: reason,
+        return Setup(data: data, target: target, objective: objective, tasks: tasks, tuner: tuner, strategy: strategy, reason: reason,
                      batches: batches)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import GraftCore
 import GraftData
 import GraftIO
+import GraftNN
 import GraftTrain
 
 // The run directory of a recipe run: resuming from it, starting it, and what is written into it.
@@ -97,17 +98,16 @@ extension RecipeRun {
         try? FileManager.default.removeItem(atPath: "\(output)/results.json")
     }
 
-    func writeResults(_ r: RunResult, classNames: [String], seconds: Double, to output: String) throws {
+    func writeResults(_ r: RunResult, classNames: [String], tasks: TaskLayout? = nil, seconds: Double, to output: String) throws {
         let best = r.bestEpoch.flatMap { b in r.reports.first { $0.epoch == b } }
         let results = Results(
             strategy: "\(r.strategy)", epochs: r.reports.count, seconds: seconds, autoReason: r.reason,
             bestEpoch: r.bestEpoch, bestEvaluation: best.map(EpochMetrics.init), testedEpoch: r.test == nil ? nil : r.testedEpoch,
             test: r.test.map { test in
-                Results.Test(loss: test.loss.isFinite ? test.loss : nil, accuracy: test.accuracy, macroF1: test.macroF1,
-                             perClass: classNames.enumerated().map { c, name in
-                                 .init(name: name, precision: test.confusion.precision(c), recall: test.confusion.recall(c),
-                                       f1: test.confusion.f1(c))
-                             })
+                var figures = Results.Test(test, classNames: tasks == nil ? classNames : [])
+                // A multi-task run: the means over the tasks, then each task's figures.
+                if tasks != nil { figures.tasks = test.tasks.map { Results.Test($0.evaluation, classNames: $0.classNames, task: $0.name) } }
+                return figures
             }, ranks: communicator.size, skippedSteps: r.reports.reduce(0) { $0 + $1.skippedSteps },
             adaptation: recipe.adaptation.map { a in
                 Results.Adaptation(method: a.method.rawValue, selection: a.selection.rawValue,
@@ -126,10 +126,19 @@ struct Results: Encodable {
             let precision, recall, f1: Double
             enum CodingKeys: String, CodingKey { case name = "class", precision, recall, f1 }
         }
+        var task: String?
         let loss: Double?
         let accuracy, macroF1: Double
         let perClass: [PerClass]
-        enum CodingKeys: String, CodingKey { case loss, accuracy, macroF1 = "macro_f1", perClass = "per_class" }
+        var tasks: [Test]?
+        enum CodingKeys: String, CodingKey { case task, loss, accuracy, macroF1 = "macro_f1", perClass = "per_class", tasks }
+
+        init(_ e: Evaluation, classNames: [String], task: String? = nil) {
+            (self.task, loss, accuracy, macroF1) = (task, e.loss.isFinite ? e.loss : nil, e.accuracy, e.macroF1)
+            perClass = classNames.enumerated().map { c, name in
+                .init(name: name, precision: e.confusion.precision(c), recall: e.confusion.recall(c), f1: e.confusion.f1(c))
+            }
+        }
     }
     let strategy: String
     let epochs: Int

@@ -16,6 +16,8 @@ public struct TrainedRun {
     public let inputShape: [Int]
     public let model: any BlockClassifier
     public let tokenizer: WordPieceTokenizer?
+    /// A multi-task run's heads: the model's output holds every task's logits.
+    public let tasks: TaskLayout?
 
     public init(_ directory: String) throws {
         self.directory = directory
@@ -29,12 +31,15 @@ public struct TrainedRun {
         recipe = try Recipe.load(path: "\(directory)/recipe.yaml", overrides: state.overrides ?? [])
         tokenizer = try recipe.model.tokenizer(vocabulary: recipe.data.vocabulary)
         var rng = RandomGenerator(seed: recipe.seed)
-        (model, _) = try recipe.model.build(classes: classes.count, inputShape: shape, padId: tokenizer?.padId ?? 0, using: &rng)
+        tasks = try recipe.tasks?.layout(classNames: classes)
+        (model, _) = try recipe.model.build(classes: tasks?.width ?? classes.count, inputShape: shape, padId: tokenizer?.padId ?? 0, using: &rng)
         // Adapters go where training put them; the checkpoint then holds them and the head, the base comes from
         // model.weights as built.
         if let adapters = recipe.adapters { _ = try adapters.apply(to: model, using: &rng) }
-        // Modules trained beside the model (a domain classifier) are not part of it.
-        let tensors = try Checkpoint.loadWeights(from: checkpoint, over: model).filter { !$0.0.hasPrefix("domain_classifier.") }
+        // Modules trained beside the model (a domain classifier, task log-variances) are not part of it.
+        let tensors = try Checkpoint.loadWeights(from: checkpoint, over: model).filter {
+            !$0.0.hasPrefix("domain_classifier.") && !$0.0.hasPrefix("\(MultiTaskObjective.auxiliaryName).")
+        }
         try model.load(Dictionary(uniqueKeysWithValues: tensors), strict: true, source: "\(checkpoint)/model.safetensors")
         model.eval()
     }

@@ -42,6 +42,8 @@ public struct CheckpointState: Codable, Sendable {
     public var inputShape: [Int]?
     /// Pseudo-labelling stopped inside an epoch: the labels that epoch trains with.
     public var pseudoLabels: DomainAdaptation.PseudoLabels?
+    /// A multi-task run: the task losses DWA weighs by (and the epoch under way's).
+    public var tasks: MultiTaskObjective.State?
 
     /// The trainer's position after `report`.
     public init(trainer: Trainer, strategyEpoch: Int, recipe: [String], report: EpochReport?, overrides: [String]? = nil,
@@ -80,6 +82,8 @@ public struct EpochMetrics: Codable, Sendable {
     public var lr: [Float?]
     public var skippedSteps: Int
     public var seconds: Double?
+    /// A multi-task run's figures per task.
+    public var tasks: [TaskMetrics]?
 
     public init(_ report: EpochReport) {
         func finite(_ x: Double) -> Double? { x.isFinite ? x : nil }
@@ -92,11 +96,13 @@ public struct EpochMetrics: Codable, Sendable {
         improved = report.improved
         lr = report.learningRates.map { $0.isFinite ? $0 : nil }
         skippedSteps = report.skippedSteps
+        // Training losses and weights per task are the objective's to add (`MultiTaskObjective.metrics`).
+        if !report.evaluation.tasks.isEmpty { tasks = report.evaluation.tasks.map { TaskMetrics($0, trainLoss: nil, weight: nil) } }
     }
 
     enum CodingKeys: String, CodingKey {
         case epoch, trainLoss = "train_loss", loss, accuracy, macroF1 = "macro_f1", monitored, improved, lr
-        case skippedSteps = "skipped_steps", seconds
+        case skippedSteps = "skipped_steps", seconds, tasks
     }
 }
 

@@ -7,16 +7,23 @@ import GraftNN
 public struct Evaluation: Sendable {
     public var loss: Double
     public var confusion: ConfusionMatrix
-    public var accuracy: Double { confusion.accuracy }
-    public var macroF1: Double { confusion.macroF1 }
+    /// A multi-task model's figures per task, in task order (empty otherwise); `loss` is then the sum of the task
+    /// losses, accuracy and macro-F1 the means over tasks, `confusion` the first task's.
+    public var tasks: [HeadEvaluation] = []
+    public var accuracy: Double { tasks.isEmpty ? confusion.accuracy : tasks.map(\.evaluation.accuracy).reduce(0, +) / Double(tasks.count) }
+    public var macroF1: Double { tasks.isEmpty ? confusion.macroF1 : tasks.map(\.evaluation.macroF1).reduce(0, +) / Double(tasks.count) }
 
     /// `model` (through `forward`) on `batches` in eval mode without recording, `loss` a mean over rows; each rank
     /// takes its part of every batch and the sums are reduced, so every rank gets the global figures. `onBatch` is
-    /// told each batch's index first.
+    /// told each batch's index first. With `tasks`, the output holds every task's logits and each is evaluated.
     public static func of(_ model: Module, forward: (Tensor) -> Tensor, on batches: Batches,
                           loss: (Tensor, [Int]) -> Tensor = { Tensor.crossEntropy($0, targets: $1) },
-                          communicator: any Communicator = LocalCommunicator(),
+                          communicator: any Communicator = LocalCommunicator(), tasks: TaskLayout? = nil,
                           onBatch: (Int) -> Void = { _ in }) throws -> Evaluation {
+        if let tasks {
+            return try ofTasks(tasks, model: model, forward: forward, on: batches, loss: loss, communicator: communicator,
+                               onBatch: onBatch)
+        }
         model.eval()
         let data = batches.inOrder
         let order = data.order(epoch: 0)

@@ -71,6 +71,8 @@ public final class Trainer {
     /// A penalty on the weights (L2-SP, EWC) whose gradient is added once to each step's summed gradient, for the
     /// trainable parameters only; the reported training loss leaves it out.
     public var penalty: (any ParameterPenalty)?
+    /// A multi-task model's heads: evaluation then reports every task.
+    public var tasks: TaskLayout?
     /// Learning rate of each optimizer group before scheduling; strategies change it between stages.
     public var baseRates: [Float]
     /// Called before each epoch (after `model.train()`), e.g. to unfreeze blocks.
@@ -306,7 +308,8 @@ public final class Trainer {
     public func evaluate(_ batches: Batches) throws -> Evaluation {
         progress?.begin("evaluating", total: batches.batchCount, unit: "batches")
         defer { progress?.end() }
-        return try Evaluation.of(model, forward: forward, on: batches, loss: loss, communicator: communicator) { [watchdog, epochCount, progress] s in
+        return try Evaluation.of(model, forward: forward, on: batches, loss: loss, communicator: communicator,
+                                 tasks: tasks) { [watchdog, epochCount, progress] s in
             watchdog?.mark(epoch: epochCount, step: s)
             progress?.advance(to: s)
         }

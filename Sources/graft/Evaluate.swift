@@ -29,6 +29,9 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         try runOnEveryRank("graft evaluate") { communicator in
             let trained = try communicator.agree { try TrainedRun(directory) }
+            if svg != nil && trained.tasks != nil {
+                throw ValidationError("--svg draws one confusion matrix; \(directory) is a multi-task run, with one per task")
+            }
             let (rows, what): (LabelledRows, String) = try communicator.agree {
                 if let data {
                     return (try trained.data(at: data).train, "every row of \(data)")
@@ -41,9 +44,16 @@ struct Evaluate: ParsableCommand {
             }
             let batches = Batches(inputs: rows.inputs, labels: rows.labels, batchSize: batchSize, shuffle: false)
             let model = trained.model
-            let result = try Evaluation.of(model, forward: { model($0) }, on: batches, communicator: communicator)
+            let result = try Evaluation.of(model, forward: { model($0) }, on: batches, communicator: communicator,
+                                           tasks: trained.tasks)
             guard communicator.isRoot else { return }
             print("\(trained.checkpoint) (epoch \(trained.state.epoch)) on \(what): \(rows.count) rows")
+            if !result.tasks.isEmpty {
+                print(String(format: "%d tasks: loss (sum) %.4f  mean accuracy %.2f%%  mean macro-F1 %.4f",
+                             result.tasks.count, result.loss, 100 * result.accuracy, result.macroF1))
+                for task in result.tasks { print("task \(task.name): " + report(task.evaluation, classNames: task.classNames)) }
+                return
+            }
             print(report(result, classNames: trained.classNames))
             if let svg {
                 let url = URL(fileURLWithPath: svg)

@@ -14,7 +14,7 @@ struct Predict: ParsableCommand {
             standard input is one document; for a CSV recipe, each line of each file (or of standard input) is a row \
             of feature values, a trailing label allowed and ignored; for an image recipe (image folder, IDX), each \
             PNG or JPEG file, a folder giving its image files, through the recipe's eval transforms. Prints the \
-            label and the top-k probabilities.
+            label and the top-k probabilities; for a multi-task run, each task's.
             """)
 
     @Argument(help: ArgumentHelp("A run directory written by graft train.", valueName: "RUN_DIR")) var directory: String
@@ -81,19 +81,27 @@ struct Predict: ParsableCommand {
             throw DataError(file: inputs.isEmpty ? "stdin" : inputs.joined(separator: ", "), line: nil, problem: "nothing to classify: no text or rows")
         }
         let model = trained.model
-        var rows: [[Float]] = []
+        // One head, or a multi-task run's heads: each its classes and its columns of the output.
+        let heads = trained.tasks?.tasks.map { (name: Optional($0.name), classes: $0.classNames, columns: $0.columns) }
+            ?? [(name: nil, classes: trained.classNames, columns: 0..<trained.classNames.count)]
+        var rows: [[[Float]]] = []
         for start in stride(from: 0, to: items.count, by: 64) {
             let chunk = Array(items[start..<min(start + 64, items.count)])
             let x = text ? trained.inputs(texts: chunk.map(\.text))
                 : images ? try trained.inputs(imageFiles: chunk.map(\.file)) : try trained.inputs(csvLines: chunk)
-            let p = withNoGrad { model(x).softmax(axis: 1) }
-            let k = p.shape[1]
-            rows += (0..<chunk.count).map { i in Array(p.scalars[(i * k)..<((i + 1) * k)]) }
+            let logits = withNoGrad { model(x) }
+            let perHead = heads.map { head in
+                let p = withNoGrad { logits.slice(axis: 1, head.columns).softmax(axis: 1) }
+                let k = p.shape[1]
+                return (0..<chunk.count).map { i in Array(p.scalars[(i * k)..<((i + 1) * k)]) }
+            }
+            rows += (0..<chunk.count).map { i in perHead.map { $0[i] } }
         }
+        guard heads.count == 1 else { return try printTasks(names: names, heads: heads.map { ($0.name!, $0.classes) }, rows: rows) }
         let classes = trained.classNames
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        for (name, probabilities) in zip(names, rows) {
+        for (name, probabilities) in zip(names, rows.map { $0[0] }) {
             let ranked = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }.prefix(top)
             if format == "json" {
                 let prediction = Prediction(input: name, label: classes[ranked.first!], top: ranked.map {
@@ -108,6 +116,38 @@ struct Predict: ParsableCommand {
     }
 }
 
+extension Predict {
+    /// A multi-task run's predictions: per input, each task's label and top probabilities (in JSON, `tasks` maps each
+    /// task's name to its prediction).
+    private func printTasks(names: [String], heads: [(name: String, classes: [String])], rows: [[[Float]]]) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        for (input, perHead) in zip(names, rows) {
+            let ranked = zip(heads, perHead).map { head, p in
+                (head, p, p.indices.sorted { p[$0] > p[$1] }.prefix(top))
+            }
+            if format == "json" {
+                let tasks = Dictionary(uniqueKeysWithValues: ranked.map { head, p, best in
+                    (head.name, Prediction.Task(label: head.classes[best.first!], top: best.map {
+                        Prediction.Ranked(label: head.classes[$0], probability: Double(p[$0]))
+                    }))
+                })
+                print(String(decoding: try encoder.encode(TaskPrediction(input: input, tasks: tasks)), as: UTF8.self))
+            } else {
+                print(ranked.map { head, p, best in
+                    "\(head.name): \(head.classes[best.first!]) " + best.map { String(format: "(%@ %.3f)", head.classes[$0], p[$0]) }.joined(separator: " ")
+                }.joined(separator: "  ") + "\t\(input)")
+            }
+        }
+    }
+}
+
+/// One input's line of `--format json` for a multi-task run: `{"input": …, "tasks": {"name": {"label": …, "top": …}}}`.
+private struct TaskPrediction: Encodable {
+    let input: String
+    let tasks: [String: Prediction.Task]
+}
+
 /// One input's line of `--format json`: `{"input": …, "label": …, "top": [{"label": …, "probability": …}, …]}`, keys
 /// sorted, the most probable class first.
 private struct Prediction: Encodable {
@@ -119,6 +159,11 @@ private struct Prediction: Encodable {
     let input: String
     let label: String
     let top: [Ranked]
+
+    struct Task: Encodable {
+        let label: String
+        let top: [Ranked]
+    }
 }
 
 /// The start of a line, for naming it.

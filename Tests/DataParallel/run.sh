@@ -92,6 +92,11 @@ for method in dann mmd coral; do
 done
 recipe=$here/adaptation.yaml same adaptation-pseudo-label 2 -- --set adaptation.method=pseudo-label \
     --set adaptation.threshold=0.6 --set training.epochs=3
+# Multi-task heads (digit, parity, digit ≥ 5): uncertainty weighting's log-variances are summed like any gradient,
+# DWA's epoch losses per task over every rank, so every rank weighs the third epoch alike.
+for weighting in uncertainty dwa; do
+    recipe=$here/multitask.yaml same "multitask-$weighting" 2 3 -- --set task-weighting=$weighting
+done
 # Meta-training: each rank adapts to its share of every meta-batch (7 tasks: uneven over 2 and 3 ranks), rank 0
 # applies the outer step; the meta-parameters equal one process's. Second-order MAML on sinusoids, prototypical
 # networks on rendered glyphs.

@@ -84,9 +84,10 @@ func errorText(_ body: () throws -> Void) -> String {
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }
         #expect(files.count >= 3)
         for file in files {
-            // Meta-learning recipes name their tasks instead of data.
+            // Meta-learning recipes have a meta section (and name their tasks instead of data; a multi-task recipe's
+            // tasks are heads).
             let text = try String(contentsOfFile: "\(dir)/\(file)", encoding: .utf8)
-            if text.contains("\ntasks:") { _ = try MetaRecipe.load(path: "\(dir)/\(file)") } else { _ = try Recipe.load(path: "\(dir)/\(file)") }
+            if text.contains("\nmeta:") { _ = try MetaRecipe.load(path: "\(dir)/\(file)") } else { _ = try Recipe.load(path: "\(dir)/\(file)") }
         }
     }
 
