@@ -62,6 +62,10 @@ public struct Recipe {
         /// False builds the architecture (BERT's from its config) with fresh weights instead of the pretrained ones:
         /// the from-scratch baseline.
         public var pretrained = true
+        /// BERT: keep only the first this many encoder layers (a shallower student); nil keeps them all.
+        public var layers: Int?
+        var layersLine: Int?
+        var file = ""
     }
 
     public struct OptimizerSpec {
@@ -99,6 +103,8 @@ public struct Recipe {
     public var adaptation: AdaptationSpec?
     /// Adapters (LoRA) trained beside the frozen pretrained model.
     public var adapters: AdapterSpec?
+    /// Knowledge distillation from a trained teacher run.
+    public var distillation: DistillationSpec?
     /// The strategy by name with its fields; resolved once the data size is known (`auto` needs it).
     public var strategy: StrategySpec
     public var optimizer: OptimizerSpec
@@ -126,7 +132,8 @@ public struct Recipe {
     init(_ root: YAMLNode, file: String) throws {
         self.file = file
         var top = try Fields(root, path: "", file: file)
-        try top.checkKnown(["seed", "data", "adaptation", "model", "adapters", "strategy", "optimizer", "schedule", "training", "output"])
+        try top.checkKnown(["seed", "data", "adaptation", "model", "adapters", "strategy", "optimizer", "schedule", "training", "output",
+                            "distillation"])
         seed = UInt64(try top.int("seed", min: 0) ?? 0)
         output = try top.string("output")
         if output?.isEmpty == true { throw top.error("output", "is empty; name a directory, or leave output out to save nothing") }
@@ -177,6 +184,15 @@ public struct Recipe {
             try AdapterSpec.check(strategy: strategy, strategyFields: s, adaptation: adaptation, file: file, line: a.line)
         } else {
             _ = top.node("adapters")
+        }
+
+        if top.has("distillation") {
+            var d = try top.section("distillation")
+            distillation = try DistillationSpec(&d)
+            try d.finish()
+            try distillation!.check(adaptation: adaptation, adapters: adapters)
+        } else {
+            _ = top.node("distillation")
         }
 
         var o = try top.section("optimizer")

@@ -33,8 +33,9 @@ public struct TrainedRun {
         // Adapters go where training put them; the checkpoint then holds them and the head, the base comes from
         // model.weights as built.
         if let adapters = recipe.adapters { _ = try adapters.apply(to: model, using: &rng) }
-        // Modules trained beside the model (a domain classifier) are not part of it.
-        let tensors = try Checkpoint.loadWeights(from: checkpoint, over: model).filter { !$0.0.hasPrefix("domain_classifier.") }
+        // Modules trained beside the model (a domain classifier, a distillation projection) are not part of it.
+        let tensors = try Checkpoint.loadWeights(from: checkpoint, over: model)
+            .filter { !$0.0.hasPrefix("domain_classifier.") && !$0.0.hasPrefix("distill_projection.") }
         try model.load(Dictionary(uniqueKeysWithValues: tensors), strict: true, source: "\(checkpoint)/model.safetensors")
         model.eval()
     }
