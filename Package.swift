@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(name: "GraftNNTests", dependencies: ["GraftNN", "GraftIO", "GraftData"], exclude: ["Fixtures"],
                     swiftSettings: kernelFlags),
         .testTarget(name: "GraftOptimTests", dependencies: ["GraftOptim"], exclude: ["Fixtures"]),
-        .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain", "GraftData", "GraftDistributed"]),
+        .testTarget(name: "GraftTrainTests", dependencies: ["GraftTrain", "GraftData", "GraftDistributed"], exclude: ["Fixtures"]),
         .testTarget(name: "GraftIOTests", dependencies: ["GraftIO"], exclude: ["Fixtures"]),
         .testTarget(name: "GraftDataTests", dependencies: ["GraftData"], exclude: ["Fixtures"]),
         .testTarget(name: "GraftRecipeTests", dependencies: ["GraftRecipe", "GraftTrain", "GraftDistributed", "GraftNN", "GraftData", "GraftMeta"]),
