@@ -12,8 +12,8 @@ import GraftNN
 /// the student's pooled features `f_s` mapped by a learned linear projection `P` onto the teacher's `f_t`. Every term
 /// is a mean over rows, so a rank's share is its rows' loss times rows / global rows, and N ranks train as one: each
 /// rank runs the teacher on its own rows. The teacher stays in inference mode with its parameters frozen; it is no
-/// part of the trained model, so nothing of it is summed over ranks or saved. The projection is (train it beside the
-/// model as an auxiliary module).
+/// part of the trained model, so nothing of it is summed over ranks or saved. The projection is trained: add it to
+/// the trainer beside the model as an auxiliary module (its own parameter group, summed over ranks like the model's).
 public final class Distillation: StepObjective {
     public let student: any BlockClassifier
     public let teacher: any BlockClassifier
