@@ -50,6 +50,13 @@ check "train caches MiniLM features for BBC News" 0 "strategy: feature extractio
 check "train runs two-stage, unfreezing the top blocks" 0 "strategy: two-stage (head for 3 epochs" -- \
     "$BIN" train recipes/bbc-minilm-two-stage.yaml --set data.limit-per-class=8 --set data.max-tokens=24 \
     --set training.epochs=4 --set schedule.warmup-steps=1 --output "$runs/two-stage"
+# Distillation from that run into a 1-layer student on the same rows; a teacher that split the data otherwise is refused.
+distill=(--set "distillation.teacher=$runs/two-stage" --set data.limit-per-class=8 --set data.max-tokens=24
+         --set data.train-per-class=null --set model.layers=1 --set training.epochs=1 --set schedule.warmup-steps=1)
+check "train distils a 1-layer student from a run" 0 "its lower 1 of 6 layers" -- \
+    "$BIN" train recipes/bbc-distill.yaml "${distill[@]}" --output "$runs/distill"
+check "train refuses a teacher that split the data otherwise" 1 "distillation.teacher: $runs/two-stage was trained with data.test 0.2, this recipe has 0.3" -- \
+    "$BIN" train recipes/bbc-distill.yaml "${distill[@]}" --set data.test=0.3 --output "$runs/distill-bad"
 # Images: an image folder of two classes made of the PNG fixtures (every colour type), augmented; predict on a file.
 pngs=Tests/GraftDataTests/Fixtures/images imgs=$WORK/imgs
 mkdir -p "$imgs/boots" "$imgs/shirts"

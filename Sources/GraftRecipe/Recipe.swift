@@ -62,6 +62,10 @@ public struct Recipe {
         /// False builds the architecture (BERT's from its config) with fresh weights instead of the pretrained ones:
         /// the from-scratch baseline.
         public var pretrained = true
+        /// BERT: keep only the first this many encoder layers (a shallower student); nil keeps them all.
+        public var layers: Int?
+        var layersLine: Int?
+        var file = ""
     }
 
     public struct OptimizerSpec {
@@ -101,6 +105,8 @@ public struct Recipe {
     public var adapters: AdapterSpec?
     /// Several tasks on one body, a head each (`tasks:` and `task-weighting:`).
     public var tasks: TasksSpec?
+    /// Knowledge distillation from a trained teacher run.
+    public var distillation: DistillationSpec?
     /// The strategy by name with its fields; resolved once the data size is known (`auto` needs it).
     public var strategy: StrategySpec
     public var optimizer: OptimizerSpec
@@ -133,7 +139,7 @@ public struct Recipe {
         self.file = file
         var top = try Fields(root, path: "", file: file)
         try top.checkKnown(["seed", "data", "adaptation", "model", "adapters", "strategy", "optimizer", "schedule", "training", "output",
-                            "regularization", "continual", "tasks", "task-weighting"])
+                            "regularization", "continual", "tasks", "task-weighting", "distillation"])
         seed = UInt64(try top.int("seed", min: 0) ?? 0)
         output = try top.string("output")
         if output?.isEmpty == true { throw top.error("output", "is empty; name a directory, or leave output out to save nothing") }
@@ -187,9 +193,18 @@ public struct Recipe {
         }
         if top.has("tasks") || top.has("task-weighting") {
             tasks = try TasksSpec(&top)
-            for other in ["adaptation", "adapters"] where top.has(other) {
+            for other in ["adaptation", "adapters", "distillation"] where top.has(other) {
                 throw top.error("tasks", "multi-task training with \(other) is not supported")
             }
+        }
+
+        if top.has("distillation") {
+            var d = try top.section("distillation")
+            distillation = try DistillationSpec(&d)
+            try d.finish()
+            try distillation!.check(adaptation: adaptation, adapters: adapters)
+        } else {
+            _ = top.node("distillation")
         }
 
         var o = try top.section("optimizer")

@@ -74,6 +74,7 @@ public struct ContinualSpec {
             throw refuse("continual does not combine with adaptation or adapters")
         }
         if recipe.tasks != nil { throw refuse("continual trains one head: remove tasks (multi-task heads)") }
+        if recipe.distillation != nil { throw refuse("continual does not combine with distillation") }
         if recipe.schedule != nil { throw refuse("continual keeps each task's learning rate fixed: remove schedule") }
         if recipe.training.patience != nil { throw refuse("continual trains every task for training.epochs: remove training.patience") }
         if recipe.data.format == .textFolder { throw refuse("permuted tasks need numeric features, not text") }

@@ -14,10 +14,13 @@ extension Recipe.ModelSpec {
         self = Recipe.ModelSpec(architecture: architecture, weights: try m.string("weights"), pooling: .cls,
                                    hidden: [], smallImageStem: false)
         pretrained = try m.bool("pretrained") ?? true
+        file = m.file
         switch architecture {
         case .bert:
             guard weights != nil else { throw m.error("weights", "is required for bert (a directory with model.safetensors and config.json)") }
             pooling = BertPooling(rawValue: try m.choice("pooling", BertPooling.allCases.map(\.rawValue)) ?? "cls")!
+            layers = try m.int("layers", min: 1)
+            layersLine = m.line(of: "layers")
         case .mlp:
             hidden = try m.ints("hidden") ?? [256]
             if hidden.contains(where: { $0 <= 0 }) { throw m.error("hidden", "widths must be positive, got \(excerpt("\(hidden)"))") }
@@ -48,12 +51,24 @@ extension Recipe.ModelSpec {
         switch architecture {
         case .bert:
             let dir = weights!
-            let bert = BertModel(try BertConfig(file: "\(dir)/config.json"), using: &rng)
+            var config = try BertConfig(file: "\(dir)/config.json")
+            let depth = config.layers
+            if let layers {
+                guard layers <= depth else {
+                    throw RecipeError(file: file, line: layersLine, field: "model.layers", "\(layers) is more than the \(depth) "
+                        + "encoder layers of \(dir)/config.json")
+                }
+                config.layers = layers
+            }
+            let bert = BertModel(config, using: &rng)
             var source = "BERT encoder of \(dir)/config.json from scratch"
             if pretrained {
                 let file = try SafeTensorsFile(path: "\(dir)/model.safetensors")
-                try bert.load(Dictionary(uniqueKeysWithValues: try file.tensors()), strict: true, source: file.path)
-                source = "BERT encoder from \(file.path)"
+                // A shallower student keeps the lower layers: the file's layers from `config.layers` up are left out.
+                let dropped = (config.layers..<depth).map { "encoder.layer.\($0)." }
+                let tensors = try file.tensors().filter { key, _ in !dropped.contains { key.hasPrefix($0) } }
+                try bert.load(Dictionary(uniqueKeysWithValues: tensors), strict: true, source: file.path)
+                source = "BERT encoder from \(file.path)" + (config.layers < depth ? ", its lower \(config.layers) of \(depth) layers" : "")
             }
             let classifier = BertClassifier(bert, classes: classes, pooling: pooling, padId: padId, using: &rng)
             return (classifier, "\(source) (\(bert.parameterCount()) parameters), \(pooling.rawValue) pooling, new \(classes)-class head")

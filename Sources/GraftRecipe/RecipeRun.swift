@@ -75,7 +75,8 @@ public final class RecipeRun {
                        100 * report.evaluation.accuracy, report.evaluation.macroF1,
                        report.learningRates[headGroup], seconds, report.improved ? "  *" : "")
                 + (report.skippedSteps > 0 ? "  (\(report.skippedSteps) steps skipped: non-finite gradient)" : "")
-                + (setup.objective.map(adaptationSummary) ?? "") + (setup.tasks?.summary(report.evaluation) ?? ""))
+                + (setup.objective.map(adaptationSummary) ?? "") + (setup.tasks?.summary(report.evaluation) ?? "")
+                + (try setup.distillation.map(distillationSummary) ?? ""))
             guard let output, communicator.isRoot else { return .proceed }
             if !started { try startOutput(output); started = true }
             var metrics = EpochMetrics(report)
@@ -171,6 +172,7 @@ public final class RecipeRun {
         let objective: DomainAdaptation?
         /// Multi-task training: the tasks' objective.
         let tasks: MultiTaskObjective?
+        let distillation: Distillation?
         let tuner: FineTuner
         let strategy: FineTuningStrategy
         let reason: String?
@@ -324,12 +326,18 @@ public final class RecipeRun {
             say("adaptation: \(a.method.rawValue) baseline; weights chosen by \(a.selection.rawValue)")
         }
         let tasks = try recipe.tasks.map { try multiTaskObjective($0, layout: layout!, loss: loss) }
+        let distillation = try recipe.distillation.map {
+            try $0.objective(recipe: recipe, strategy: strategy, student: model, data: data, tokenizer: tokenizer, loss: loss,
+                             communicator: communicator, using: &rng)
+        }
+        if let line = distillation?.1 { say(line) }
         let tuner: FineTuner
         do {
             tuner = try FineTuner(model: model, strategy: strategy, configuration: configuration,
                                   base: recipe.optimizer.options, communicator: communicator,
                                   auxiliaries: (objective?.domainClassifier.map { [("domain_classifier", $0)] } ?? [])
-                                      + (tasks?.logVariances.map { [(MultiTaskObjective.auxiliaryName, $0)] } ?? []),
+                                      + (tasks?.logVariances.map { [(MultiTaskObjective.auxiliaryName, $0)] } ?? [])
+                                      + (distillation?.0.projection.map { [("distill_projection", $0)] } ?? []),
                                   makeOptimizer: { try kind.make($0) })
         } catch let error as AdapterStrategyError {
             throw RecipeError(file: recipe.file, line: nil, field: "strategy", "\(error)")
@@ -341,7 +349,7 @@ public final class RecipeRun {
                 + String(format: "(%.2f %%)", 100 * Double(adapters + head) / Double(total))
                 + "; checkpoints hold these (adapters.safetensors), the frozen base is read from model.weights")
         }
-        tuner.trainer.objective = objective
+        tuner.trainer.objective = objective.map { $0 as any StepObjective } ?? distillation?.0
         if let r = recipe.regularization {
             // Anchored now, at the pretrained weights as loaded: before a resumed run's checkpoint replaces them.
             tuner.trainer.penalty = r.penalty(for: model)
@@ -379,7 +387,8 @@ public final class RecipeRun {
             try prepareOutput(output)
         }
         if output == nil { say("output: none, so nothing is saved (set output: in the recipe, or pass --output)") }
-        return Setup(data: data, target: target, objective: objective, tasks: tasks, tuner: tuner, strategy: strategy, reason: reason,
+        return Setup(data: data, target: target, objective: objective, tasks: tasks, distillation: distillation?.0, tuner: tuner,
+                     strategy: strategy, reason: reason,
                      batches: batches)
     }
 }

@@ -36,9 +36,11 @@ public struct TrainedRun {
         // Adapters go where training put them; the checkpoint then holds them and the head, the base comes from
         // model.weights as built.
         if let adapters = recipe.adapters { _ = try adapters.apply(to: model, using: &rng) }
-        // Modules trained beside the model (a domain classifier, task log-variances) are not part of it.
-        let tensors = try Checkpoint.loadWeights(from: checkpoint, over: model).filter {
-            !$0.0.hasPrefix("domain_classifier.") && !$0.0.hasPrefix("\(MultiTaskObjective.auxiliaryName).")
+        // Modules trained beside the model (a domain classifier, task log-variances, a distillation projection) are
+        // not part of it.
+        let auxiliaries = ["domain_classifier.", "\(MultiTaskObjective.auxiliaryName).", "distill_projection."]
+        let tensors = try Checkpoint.loadWeights(from: checkpoint, over: model).filter { name, _ in
+            !auxiliaries.contains { name.hasPrefix($0) }
         }
         try model.load(Dictionary(uniqueKeysWithValues: tensors), strict: true, source: "\(checkpoint)/model.safetensors")
         model.eval()

@@ -18,13 +18,22 @@ struct BenchMiniLM: ParsableCommand {
     @Option(help: "Python with PyTorch and transformers (default: the venv launch/torch-env.sh makes).")
     var torchPython: String?
     @Flag(help: "Skip the PyTorch comparison.") var noTorch = false
+    @Option(help: "Compare encoders keeping the first N layers, side by side, e.g. 6,2 (no PyTorch comparison).")
+    var layers: String?
 
     func validate() throws {
         guard batch > 0, tokens > 0, tokens <= 512 else { throw ValidationError("--batch must be positive and --tokens in 1...512") }
+        if let layers, depths(layers) == nil { throw ValidationError("--layers must be layer counts separated by commas, e.g. 6,2") }
+    }
+
+    private func depths(_ text: String) -> [Int]? {
+        let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        return values.isEmpty || values.contains(nil) ? nil : values.map { $0! }
     }
 
     func run() throws {
         openblas_set_num_threads(Int32(threads))
+        if let layers, let depths = depths(layers) { return try benchDepths(depths, model: model, batch: batch, tokens: tokens) }
         var rng = RandomGenerator(seed: 0)
         let bert = BertModel(try BertConfig(file: "\(model)/config.json"), using: &rng)
         let weights = try SafeTensorsFile(path: "\(model)/model.safetensors")

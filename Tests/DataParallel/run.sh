@@ -92,6 +92,12 @@ for method in dann mmd coral; do
 done
 recipe=$here/adaptation.yaml same adaptation-pseudo-label 2 -- --set adaptation.method=pseudo-label \
     --set adaptation.threshold=0.6 --set training.epochs=3
+# Knowledge distillation: each rank runs the frozen teacher (a digits run) on its own rows, and the label, soft-target
+# and feature terms are means over rows, so N ranks equal 1; the feature projection is summed and compared too.
+"$GRAFT" train "$recipe" --output "$WORK/distill-teacher" --overwrite >"$WORK/distill-teacher.log" 2>&1 \
+    || { echo "FAIL: training the distillation teacher"; tail -3 "$WORK/distill-teacher.log"; exit 1; }
+same distillation 2 3 -- --set "model.hidden=[32]" \
+    --set "distillation={teacher: $WORK/distill-teacher, temperature: 3, alpha: 0.6, features: {weight: 0.5}}"
 # Multi-task heads (digit, parity, digit ≥ 5): uncertainty weighting's log-variances are summed like any gradient,
 # DWA's epoch losses per task over every rank, so every rank weighs the third epoch alike.
 for weighting in uncertainty dwa; do
