@@ -119,7 +119,10 @@ public final class RecipeRun {
             weightsEpoch = best
         }
         let test = try data.test.map { try trainer.evaluate(setup.batches($0, false)) }
-        if let test {
+        if let test, recipe.contrastive != nil {
+            say(String(format: "test (weights of epoch %d): NT-Xent %.4f  positives retrieved %.2f%%", weightsEpoch + 1,
+                       test.loss, 100 * test.accuracy))
+        } else if let test {
             say(String(format: "test (weights of epoch %d): loss %.4f  accuracy %.2f%%  macro-F1 %.4f",
                        weightsEpoch + 1, test.loss, 100 * test.accuracy, test.macroF1))
             for (c, name) in data.classNames.enumerated() {
@@ -184,8 +187,8 @@ public final class RecipeRun {
         if recipe.data.format == .textFolder && tokenizer == nil {
             throw RecipeError(file: recipe.file, line: nil, field: "model.architecture", "text data needs a bert model")
         }
-        // An MLP takes each row as one vector: image rows are flattened.
-        let flat = recipe.model.architecture == .mlp
+        // An MLP takes each row as one vector: image rows are flattened (contrastive views, after their transforms).
+        let flat = recipe.model.architecture == .mlp && recipe.contrastive == nil
         func load(_ spec: Recipe.DataSpec) throws -> RecipeData {
             let data = try RecipeData.load(spec, seed: recipe.seed, tokenizer: tokenizer)
             return flat && data.inputShape.count > 1 ? data.flattened() : data
@@ -217,7 +220,9 @@ public final class RecipeRun {
         say("data: \(data.train.count) training, \(data.validation?.count ?? 0) validation, \(data.test?.count ?? 0) test rows; "
             + "\(data.classNames.count) classes (\(data.classNames.joined(separator: ", ")))")
 
-        let (model, modelLine) = try recipe.model.build(classes: data.classNames.count, inputShape: data.inputShape,
+        let flatViews = recipe.contrastive != nil && recipe.model.architecture == .mlp
+        let (model, modelLine) = try recipe.model.build(classes: data.classNames.count,
+                                                        inputShape: flatViews ? [data.inputShape.reduce(1, *)] : data.inputShape,
                                                         padId: tokenizer?.padId ?? 0, using: &rng)
         say("model: \(modelLine)")
         if let adapters = recipe.adapters { say("adapters: " + (try adapters.apply(to: model, using: &rng))) }
@@ -238,6 +243,10 @@ public final class RecipeRun {
             throw RecipeError(file: recipe.file, line: nil, field: "training.batch-size",
                               "\(t.batchSize) rows over \(ranks) rank\(ranks == 1 ? "" : "s") leaves a rank fewer than \(perRank) "
                                   + "row\(perRank == 1 ? "" : "s") per step, which batch norm cannot normalise; use a batch size of at least \(perRank * ranks)")
+        }
+        if recipe.contrastive != nil && !batchNorms.isEmpty && ranks > 1 && !synchronised {
+            throw RecipeError(file: recipe.file, line: nil, field: "training.sync-batch-norm", "contrastive pre-training on "
+                + "several ranks needs batch norm over the global batch's views (SimCLR's global batch norm) to equal 1 rank: set it to true")
         }
         if synchronised {
             for bn in batchNorms { bn.sumAcrossRanks = { [communicator] in communicator.differentiableSum($0) } }
@@ -312,11 +321,19 @@ public final class RecipeRun {
         } else if let a = recipe.adaptation {
             say("adaptation: \(a.method.rawValue) baseline; weights chosen by \(a.selection.rawValue)")
         }
+        let contrastive = recipe.contrastive.map {
+            $0.objective(model: model, seed: recipe.seed, flatten: flatViews, communicator: communicator, using: &rng)
+        }
+        if let c = recipe.contrastive {
+            say("contrastive: NT-Xent at temperature \(c.temperature) over the global batch's \(2 * t.batchSize) views, projection "
+                + "\(([model.featureCount] + c.projection).map(String.init).joined(separator: " → ")) (dropped after training); labels unused")
+        }
         let tuner: FineTuner
         do {
             tuner = try FineTuner(model: model, strategy: strategy, configuration: configuration,
                                   base: recipe.optimizer.options, communicator: communicator,
-                                  auxiliaries: objective?.domainClassifier.map { [("domain_classifier", $0)] } ?? [],
+                                  auxiliaries: objective?.domainClassifier.map { [("domain_classifier", $0)] }
+                                      ?? contrastive.map { [("projection", $0.projection)] } ?? [],
                                   makeOptimizer: { try kind.make($0) })
         } catch let error as AdapterStrategyError {
             throw RecipeError(file: recipe.file, line: nil, field: "strategy", "\(error)")
@@ -329,6 +346,10 @@ public final class RecipeRun {
                 + "; checkpoints hold these (adapters.safetensors), the frozen base is read from model.weights")
         }
         tuner.trainer.objective = objective
+        if let contrastive {
+            tuner.trainer.objective = contrastive
+            tuner.trainer.evaluator = contrastive.evaluate
+        }
         let trainer = tuner.trainer
         trainer.plateau = plateau
         if t.labelSmoothing > 0 { trainer.loss = loss }
