@@ -93,10 +93,10 @@ done
 recipe=$here/adaptation.yaml same adaptation-pseudo-label 2 -- --set adaptation.method=pseudo-label \
     --set adaptation.threshold=0.6 --set training.epochs=3
 # Contrastive pre-training (SimCLR): NT-Xent over the views of the whole global batch, gathered from every rank; a small
-# CNN with synchronised batch norm, and an MLP at batch 159 of 160 rows, whose last step leaves ranks without rows.
+# CNN with synchronised batch norm, and an MLP at batch 53 of 160 rows, whose last step (1 row) leaves ranks without rows.
 recipe=$here/contrastive.yaml same contrastive-cnn 2 3 --
 recipe=$here/contrastive.yaml same contrastive-mlp 2 3 -- --set "model={architecture: mlp, hidden: [32]}" \
-    --set training.batch-size=159
+    --set training.batch-size=53
 # Meta-training: each rank adapts to its share of every meta-batch (7 tasks: uneven over 2 and 3 ranks), rank 0
 # applies the outer step; the meta-parameters equal one process's. Second-order MAML on sinusoids, prototypical
 # networks on rendered glyphs.
