@@ -135,6 +135,8 @@ check "train pre-trains contrastively (SimCLR)" 0 "test (weights of epoch 1): NT
 check "a probe loads the contrastive body, projection left out" 0 "its projection left out" -- \
     "$BIN" train recipes/digits-simclr-probe.yaml --set "model.weights=$runs/simclr/best/model.safetensors" \
     --set training.epochs=1 --output "$runs/simclr-probe"
+check "evaluate refuses a contrastive run (no trained classifier)" 1 "is a contrastive pre-training run" -- \
+    "$BIN" evaluate "$runs/simclr"
 check "train names a bad contrastive field and its line" 1 "simclr.yaml:24: contrastive.temperature: must be > 0" -- \
     bash -c "sed 's/temperature: 0.5/temperature: -1/' recipes/mnist-simclr.yaml >'$WORK/simclr.yaml'; '$BIN' train '$WORK/simclr.yaml'"
 printf '1,2,3\n4,5\n' >"$WORK/ragged.csv"

@@ -31,7 +31,8 @@ public struct ContrastiveSpec {
             throw f.error("projection", "must be one or more positive widths, got \(excerpt("\(projection)"))")
         }
         guard data.format == .csv, let image = data.image else {
-            throw f.error("transforms", "contrastive pre-training takes images from a CSV (data.format: csv with data.image)")
+            throw RecipeError(file: f.file, line: f.line, field: "contrastive",
+                              "contrastive pre-training takes images from a CSV (data.format: csv with data.image)")
         }
         guard f.has("transforms") else {
             throw f.error("transforms", "is required: the random transforms that make each view, e.g. "

@@ -153,7 +153,9 @@ public final class RecipeRun {
                         try SafeTensors.write(merged, to: "\(dir)/model.safetensors", metadata: ["format": "pt"])
                     }
                 }
-                try writeResults(result, classNames: data.classNames, seconds: Date().timeIntervalSince(start), to: output)
+                // A contrastive run has no classes to report: its confusion matrix counts retrieved positives.
+                try writeResults(result, classNames: recipe.contrastive == nil ? data.classNames : [],
+                                 seconds: Date().timeIntervalSince(start), to: output)
             }
             say("wrote \(output)/best, \(output)/last, \(recipe.adapters != nil ? "merged/model.safetensors (adapters folded in), " : "")"
                 + "metrics.jsonl, results.json")

@@ -29,14 +29,25 @@ public struct TrainedRun {
         recipe = try Recipe.load(path: "\(directory)/recipe.yaml", overrides: state.overrides ?? [])
         tokenizer = try recipe.model.tokenizer(vocabulary: recipe.data.vocabulary)
         var rng = RandomGenerator(seed: recipe.seed)
-        (model, _) = try recipe.model.build(classes: classes.count, inputShape: shape, padId: tokenizer?.padId ?? 0, using: &rng)
+        // A contrastive MLP run keeps image rows (its views are made from them); the MLP takes them flattened.
+        let flat = recipe.contrastive != nil && recipe.model.architecture == .mlp
+        (model, _) = try recipe.model.build(classes: classes.count, inputShape: flat ? [shape.reduce(1, *)] : shape,
+                                            padId: tokenizer?.padId ?? 0, using: &rng)
         // Adapters go where training put them; the checkpoint then holds them and the head, the base comes from
         // model.weights as built.
         if let adapters = recipe.adapters { _ = try adapters.apply(to: model, using: &rng) }
-        // Modules trained beside the model (a domain classifier) are not part of it.
-        let tensors = try Checkpoint.loadWeights(from: checkpoint, over: model).filter { !$0.0.hasPrefix("domain_classifier.") }
+        // Modules trained beside the model (a domain classifier, a contrastive projection head) are not part of it.
+        let beside = recipe.contrastive == nil ? ["domain_classifier."] : ["projection."]
+        let tensors = try Checkpoint.loadWeights(from: checkpoint, over: model).filter { t in !beside.contains { t.0.hasPrefix($0) } }
         try model.load(Dictionary(uniqueKeysWithValues: tensors), strict: true, source: "\(checkpoint)/model.safetensors")
         model.eval()
+    }
+
+    /// Refuses a run whose classifier head never trained (contrastive pre-training): its body is for other recipes.
+    public func requireClassifier() throws {
+        guard recipe.contrastive != nil else { return }
+        throw CheckpointError(path: directory, "is a contrastive pre-training run, whose classifier head never trained: "
+            + "fit one on its body with model.weights: \(checkpoint)/model.safetensors (as recipes/digits-simclr-probe.yaml does)")
     }
 
     /// The data the run's recipe describes, split as in training: the test rows the run reported on are

@@ -28,7 +28,11 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         try runOnEveryRank("graft evaluate") { communicator in
-            let trained = try communicator.agree { try TrainedRun(directory) }
+            let trained = try communicator.agree {
+                let trained = try TrainedRun(directory)
+                try trained.requireClassifier()
+                return trained
+            }
             let (rows, what): (LabelledRows, String) = try communicator.agree {
                 if let data {
                     return (try trained.data(at: data).train, "every row of \(data)")

@@ -67,10 +67,17 @@ private func contrastiveRecipe(csv: String, output: String) -> String {
         #expect(lines.contains { $0.hasPrefix("contrastive: NT-Xent at temperature 0.5 over the global batch's 32 views, projection 16 → 8") }, "\(lines)")
         #expect(lines.contains { $0.hasPrefix("test (weights of epoch") && $0.contains("NT-Xent") }, "\(lines)")
 
+        // results.json: the test rows' NT-Xent and retrieval, no per-class figures (there are no classes).
+        let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(output)/results.json")))
+        let test = try #require((results as? [String: Any])?["test"] as? [String: Any])
+        #expect((test["per_class"] as? [Any])?.isEmpty == true && test["accuracy"] as? Double == result.test?.accuracy, "\(test)")
         let file = try SafeTensorsFile(path: "\(output)/best/model.safetensors")
         let pretrained = Dictionary(uniqueKeysWithValues: try file.tensors())
         #expect(file.metadata[Checkpoint.auxiliaryKey] == "projection")
         #expect(pretrained["projection.layers.0.weight"]?.shape == [8, 16])
+        // The run loads as a trained run (for a meta-learning body, say), but has no classifier to evaluate.
+        let trained = try TrainedRun(output)
+        #expect(errorText { try trained.requireClassifier() }.contains("is a contrastive pre-training run"))
 
         // Feature extraction on the labels: the body stays the pre-trained one.
         let probeOutput = "\(try temporaryDirectory())/probe"
@@ -97,7 +104,7 @@ private func contrastiveRecipe(csv: String, output: String) -> String {
         let shape = message(["contrastive.transforms=[{random-resized-crop: {size: 3}}]"])
         #expect(shape.contains("contrastive.transforms: turn rows of [1, 4, 4] into [1, 3, 3]"), "\(shape)")
         #expect(message(["contrastive.bogus=1"]).contains("contrastive.bogus: unknown field"))
-        #expect(message(["data.image=~"]).contains("contrastive.transforms: contrastive pre-training takes images from a CSV"))
+        #expect(message(["data.image=~"]).contains("contrastive: contrastive pre-training takes images from a CSV"))
         #expect(message(["strategy={name: feature-extraction, lr: 0.1}"]).contains("strategy.name: contrastive pre-training trains the whole body"))
         #expect(message(["training.label-smoothing=0.1"]).contains("training.label-smoothing: has no effect"))
         #expect(message(["contrastive.temperature=0"]).contains("recipe.yaml:"))
