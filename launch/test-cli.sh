@@ -144,6 +144,18 @@ check "train names an unknown task weighting and its line" 1 "multitask.yaml:18:
 check "train names an unknown field and its line" 1 "recipes/mnist-mlp.yaml: training.epoch: unknown field (from --set)" -- \
     "$BIN" train recipes/mnist-mlp.yaml --set training.epoch=3 --output "$runs/x"
 check "train names a missing recipe" 1 "$WORK/none.yaml" -- "$BIN" train "$WORK/none.yaml"
+# Contrastive pre-training: a short run of the shipped recipe, then a probe recipe loading its body without the
+# projection head; a bad contrastive field named with its line.
+check "train pre-trains contrastively (SimCLR)" 0 "test (weights of epoch 1): NT-Xent" -- \
+    "$BIN" train recipes/mnist-simclr.yaml --set training.epochs=1 --set data.limit-per-class=30 --set data.test=0.2 \
+    --set training.batch-size=32 --output "$runs/simclr"
+check "a probe loads the contrastive body, projection left out" 0 "its projection left out" -- \
+    "$BIN" train recipes/digits-simclr-probe.yaml --set "model.weights=$runs/simclr/best/model.safetensors" \
+    --set training.epochs=1 --output "$runs/simclr-probe"
+check "evaluate refuses a contrastive run (no trained classifier)" 1 "is a contrastive pre-training run" -- \
+    "$BIN" evaluate "$runs/simclr"
+check "train names a bad contrastive field and its line" 1 "simclr.yaml:24: contrastive.temperature: must be > 0" -- \
+    bash -c "sed 's/temperature: 0.5/temperature: -1/' recipes/mnist-simclr.yaml >'$WORK/simclr.yaml'; '$BIN' train '$WORK/simclr.yaml'"
 printf '1,2,3\n4,5\n' >"$WORK/ragged.csv"
 check "train names the bad CSV line" 1 "$WORK/ragged.csv:2" -- \
     "$BIN" train recipes/mnist-mlp.yaml --set "data.path=$WORK/ragged.csv" --output "$runs/ragged"

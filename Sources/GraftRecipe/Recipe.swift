@@ -107,6 +107,8 @@ public struct Recipe {
     public var tasks: TasksSpec?
     /// Knowledge distillation from a trained teacher run.
     public var distillation: DistillationSpec?
+    /// Contrastive pre-training (SimCLR) on the training rows, their labels unused.
+    public var contrastive: ContrastiveSpec?
     /// The strategy by name with its fields; resolved once the data size is known (`auto` needs it).
     public var strategy: StrategySpec
     public var optimizer: OptimizerSpec
@@ -139,7 +141,7 @@ public struct Recipe {
         self.file = file
         var top = try Fields(root, path: "", file: file)
         try top.checkKnown(["seed", "data", "adaptation", "model", "adapters", "strategy", "optimizer", "schedule", "training", "output",
-                            "regularization", "continual", "tasks", "task-weighting", "distillation"])
+                            "regularization", "continual", "tasks", "task-weighting", "distillation", "contrastive"])
         seed = UInt64(try top.int("seed", min: 0) ?? 0)
         output = try top.string("output")
         if output?.isEmpty == true { throw top.error("output", "is empty; name a directory, or leave output out to save nothing") }
@@ -258,6 +260,14 @@ public struct Recipe {
         } else {
             _ = top.node("schedule")
             schedule = nil
+        }
+        if top.has("contrastive") {
+            var c = try top.section("contrastive")
+            contrastive = try ContrastiveSpec(&c, data: data)
+            try c.finish()
+            try ContrastiveSpec.check(self, strategy: s, training: t)
+        } else {
+            _ = top.node("contrastive")
         }
         try readForgetting(&top)
         try top.finish()

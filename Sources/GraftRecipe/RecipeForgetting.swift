@@ -74,7 +74,9 @@ public struct ContinualSpec {
             throw refuse("continual does not combine with adaptation or adapters")
         }
         if recipe.tasks != nil { throw refuse("continual trains one head: remove tasks (multi-task heads)") }
-        if recipe.distillation != nil { throw refuse("continual does not combine with distillation") }
+        if recipe.distillation != nil || recipe.contrastive != nil {
+            throw refuse("continual does not combine with \(recipe.distillation != nil ? "distillation" : "contrastive pre-training")")
+        }
         if recipe.schedule != nil { throw refuse("continual keeps each task's learning rate fixed: remove schedule") }
         if recipe.training.patience != nil { throw refuse("continual trains every task for training.epochs: remove training.patience") }
         if recipe.data.format == .textFolder { throw refuse("permuted tasks need numeric features, not text") }
@@ -90,6 +92,7 @@ extension Recipe {
             var r = try top.section("regularization")
             regularization = try RegularizationSpec(&r, model: model, optimizer: optimizer, hasAdapters: adapters != nil)
             try r.finish()
+            if contrastive != nil { throw r.error("method", "L2-SP anchors a fine-tuned classifier; contrastive pre-training has none") }
         } else {
             _ = top.node("regularization")
         }

@@ -85,7 +85,7 @@ extension Recipe.DataSpec {
     }
 
     /// A list of transforms, each a name (`horizontal-flip`) or a name with its options (`resize: {size: 64}`).
-    private func readTransforms(_ node: YAMLNode?, _ parent: Fields, _ key: String) throws -> [ImageTransform] {
+    func readTransforms(_ node: YAMLNode?, _ parent: Fields, _ key: String) throws -> [ImageTransform] {
         guard let node else { return [] }
         guard let items = node.items else { throw parent.error(key, "must be a list of transforms") }
         return try items.enumerated().map { index, item in

@@ -3,6 +3,7 @@ import GraftCore
 import GraftData
 import GraftIO
 import GraftNN
+import GraftTrain
 
 extension Recipe.ModelSpec {
     /// Reads a `model:` section (also a meta-learning recipe's `model.body`); the caller finishes the section.
@@ -103,7 +104,9 @@ extension Recipe.ModelSpec {
         }
         let filePath = isDirectory.boolValue ? "\(path)/model.safetensors" : path
         let file = try SafeTensorsFile(path: filePath)
-        let tensors = Dictionary(uniqueKeysWithValues: try file.tensors())
+        // A Graft run's auxiliary modules (a contrastive projection head, a domain classifier) are not the body's.
+        let auxiliary = (file.metadata[Checkpoint.auxiliaryKey] ?? "").split(separator: ",").map { "\($0)." }
+        let tensors = Dictionary(uniqueKeysWithValues: try file.tensors().filter { t in !auxiliary.contains { t.0.hasPrefix($0) } })
         let head = model.blocks.last!.0
         let isHead = { (key: String) in key.hasPrefix("\(head).") }
         let report = try model.load(tensors.filter { !isHead($0.key) }, strict: false, source: file.path)
@@ -113,5 +116,6 @@ extension Recipe.ModelSpec {
                               "does not fit \(architecture.rawValue) apart from its head '\(head)': \(report)")
         }
         return "\(architecture.rawValue) body from \(file.path) (\(report.loaded.count) tensors), new head '\(head)'"
+            + (auxiliary.isEmpty ? "" : "; its \(auxiliary.map { $0.dropLast() }.joined(separator: ", ")) left out")
     }
 }

@@ -125,6 +125,9 @@ public final class RecipeRun {
         let test = try data.test.map { try trainer.evaluate(setup.batches($0, false)) }
         if let test, setup.tasks != nil {
             taskTestLines(test, epoch: weightsEpoch).forEach(say)
+        } else if let test, recipe.contrastive != nil {
+            say(String(format: "test (weights of epoch %d): NT-Xent %.4f  positives retrieved %.2f%%", weightsEpoch + 1,
+                       test.loss, 100 * test.accuracy))
         } else if let test {
             say(String(format: "test (weights of epoch %d): loss %.4f  accuracy %.2f%%  macro-F1 %.4f",
                        weightsEpoch + 1, test.loss, 100 * test.accuracy, test.macroF1))
@@ -156,7 +159,9 @@ public final class RecipeRun {
                         try SafeTensors.write(merged, to: "\(dir)/model.safetensors", metadata: ["format": "pt"])
                     }
                 }
-                try writeResults(result, classNames: data.classNames, tasks: setup.tasks?.layout, seconds: Date().timeIntervalSince(start), to: output)
+                // A contrastive run has no classes to report: its confusion matrix counts retrieved positives.
+                try writeResults(result, classNames: recipe.contrastive == nil ? data.classNames : [], tasks: setup.tasks?.layout,
+                                 seconds: Date().timeIntervalSince(start), to: output)
             }
             say("wrote \(output)/best, \(output)/last, \(recipe.adapters != nil ? "merged/model.safetensors (adapters folded in), " : "")"
                 + "metrics.jsonl, results.json")
@@ -196,8 +201,8 @@ public final class RecipeRun {
         if recipe.data.format == .textFolder && tokenizer == nil {
             throw RecipeError(file: recipe.file, line: nil, field: "model.architecture", "text data needs a bert model")
         }
-        // An MLP takes each row as one vector: image rows are flattened.
-        let flat = recipe.model.architecture == .mlp
+        // An MLP takes each row as one vector: image rows are flattened (contrastive views, after their transforms).
+        let flat = recipe.model.architecture == .mlp && recipe.contrastive == nil
         func load(_ spec: Recipe.DataSpec) throws -> RecipeData {
             let data = try RecipeData.load(spec, seed: recipe.seed, tokenizer: tokenizer)
             return flat && data.inputShape.count > 1 ? data.flattened() : data
@@ -230,7 +235,9 @@ public final class RecipeRun {
             + "\(data.classNames.count) classes (\(data.classNames.joined(separator: ", ")))")
 
         let layout = try recipe.tasks?.layout(classNames: data.classNames)
-        let (model, modelLine) = try recipe.model.build(classes: layout?.width ?? data.classNames.count, inputShape: data.inputShape,
+        let flatViews = recipe.contrastive != nil && recipe.model.architecture == .mlp
+        let (model, modelLine) = try recipe.model.build(classes: layout?.width ?? data.classNames.count,
+                                                        inputShape: flatViews ? [data.inputShape.reduce(1, *)] : data.inputShape,
                                                         padId: tokenizer?.padId ?? 0, using: &rng)
         say("model: \(modelLine)")
         if let adapters = recipe.adapters { say("adapters: " + (try adapters.apply(to: model, using: &rng))) }
@@ -251,6 +258,10 @@ public final class RecipeRun {
             throw RecipeError(file: recipe.file, line: nil, field: "training.batch-size",
                               "\(t.batchSize) rows over \(ranks) rank\(ranks == 1 ? "" : "s") leaves a rank fewer than \(perRank) "
                                   + "row\(perRank == 1 ? "" : "s") per step, which batch norm cannot normalise; use a batch size of at least \(perRank * ranks)")
+        }
+        if recipe.contrastive != nil && !batchNorms.isEmpty && ranks > 1 && !synchronised {
+            throw RecipeError(file: recipe.file, line: nil, field: "training.sync-batch-norm", "contrastive pre-training on "
+                + "several ranks needs batch norm over the global batch's views (SimCLR's global batch norm) to equal 1 rank: set it to true")
         }
         if synchronised {
             for bn in batchNorms { bn.sumAcrossRanks = { [communicator] in communicator.differentiableSum($0) } }
@@ -331,13 +342,23 @@ public final class RecipeRun {
                              communicator: communicator, using: &rng)
         }
         if let line = distillation?.1 { say(line) }
+        let contrastive = recipe.contrastive.map {
+            $0.objective(model: model, seed: recipe.seed, flatten: flatViews, communicator: communicator, using: &rng)
+        }
+        if let c = recipe.contrastive {
+            say("contrastive: NT-Xent at temperature \(c.temperature) over the global batch's \(2 * t.batchSize) views, projection "
+                + "\(([model.featureCount] + c.projection).map(String.init).joined(separator: " → ")) (dropped after training); labels unused")
+        }
+        // Modules trained beside the model, each an optimizer group of its own and saved under its name.
+        let beside: [(String, Module?)] = [("domain_classifier", objective?.domainClassifier),
+                                           (MultiTaskObjective.auxiliaryName, tasks?.logVariances),
+                                           ("distill_projection", distillation?.0.projection),
+                                           ("projection", contrastive?.projection)]
         let tuner: FineTuner
         do {
             tuner = try FineTuner(model: model, strategy: strategy, configuration: configuration,
                                   base: recipe.optimizer.options, communicator: communicator,
-                                  auxiliaries: (objective?.domainClassifier.map { [("domain_classifier", $0)] } ?? [])
-                                      + (tasks?.logVariances.map { [(MultiTaskObjective.auxiliaryName, $0)] } ?? [])
-                                      + (distillation?.0.projection.map { [("distill_projection", $0)] } ?? []),
+                                  auxiliaries: beside.compactMap { name, module in module.map { (name, $0) } },
                                   makeOptimizer: { try kind.make($0) })
         } catch let error as AdapterStrategyError {
             throw RecipeError(file: recipe.file, line: nil, field: "strategy", "\(error)")
@@ -356,6 +377,10 @@ public final class RecipeRun {
             say("regularization: l2-sp, α = \(r.body) towards the pretrained body, β = \(r.head) towards 0 for the head")
         }
         if let tasks { use(tasks, in: tuner.trainer) }
+        if let contrastive {
+            tuner.trainer.objective = contrastive
+            tuner.trainer.evaluator = contrastive.evaluate
+        }
         let trainer = tuner.trainer
         trainer.plateau = plateau
         if t.labelSmoothing > 0 { trainer.loss = loss }

@@ -32,18 +32,29 @@ public struct TrainedRun {
         tokenizer = try recipe.model.tokenizer(vocabulary: recipe.data.vocabulary)
         var rng = RandomGenerator(seed: recipe.seed)
         tasks = try recipe.tasks?.layout(classNames: classes)
-        (model, _) = try recipe.model.build(classes: tasks?.width ?? classes.count, inputShape: shape, padId: tokenizer?.padId ?? 0, using: &rng)
+        // A contrastive MLP run keeps image rows (its views are made from them); the MLP takes them flattened.
+        let flat = recipe.contrastive != nil && recipe.model.architecture == .mlp
+        (model, _) = try recipe.model.build(classes: tasks?.width ?? classes.count, inputShape: flat ? [shape.reduce(1, *)] : shape,
+                                            padId: tokenizer?.padId ?? 0, using: &rng)
         // Adapters go where training put them; the checkpoint then holds them and the head, the base comes from
         // model.weights as built.
         if let adapters = recipe.adapters { _ = try adapters.apply(to: model, using: &rng) }
-        // Modules trained beside the model (a domain classifier, task log-variances, a distillation projection) are
-        // not part of it.
+        // Modules trained beside the model (a domain classifier, task log-variances, a distillation projection, a
+        // contrastive projection head) are not part of it.
         let auxiliaries = ["domain_classifier.", "\(MultiTaskObjective.auxiliaryName).", "distill_projection."]
+            + (recipe.contrastive == nil ? [] : ["projection."])
         let tensors = try Checkpoint.loadWeights(from: checkpoint, over: model).filter { name, _ in
             !auxiliaries.contains { name.hasPrefix($0) }
         }
         try model.load(Dictionary(uniqueKeysWithValues: tensors), strict: true, source: "\(checkpoint)/model.safetensors")
         model.eval()
+    }
+
+    /// Refuses a run whose classifier head never trained (contrastive pre-training): its body is for other recipes.
+    public func requireClassifier() throws {
+        guard recipe.contrastive != nil else { return }
+        throw CheckpointError(path: directory, "is a contrastive pre-training run, whose classifier head never trained: "
+            + "fit one on its body with model.weights: \(checkpoint)/model.safetensors (as recipes/digits-simclr-probe.yaml does)")
     }
 
     /// The data the run's recipe describes, split as in training: the test rows the run reported on are

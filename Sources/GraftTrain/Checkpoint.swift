@@ -127,12 +127,17 @@ public enum Checkpoint {
         let optimizerState = trainer.optimizer.namedState()
         let stateText = try jsonText(state)
         let all = trainer.model.stateDict()
-        let (file, tensors, metadata): (String, [(String, Tensor)], [String: String])
+        let (file, tensors): (String, [(String, Tensor)])
+        var metadata: [String: String]
         if let keys = trainer.adapterStateKeys {
             (file, tensors) = (adaptersFile, all.filter { keys.contains($0.0) })
             metadata = ["format": "pt", baseChecksumKey: baseChecksum(all.filter { !keys.contains($0.0) })]
         } else {
             (file, tensors, metadata) = (modelFile, all, ["format": "pt"])
+        }
+        // Modules trained beside the model (a projection head, a domain classifier), which loading a body drops.
+        if let extra = trainer.model as? WithAuxiliaries {
+            metadata[auxiliaryKey] = extra.auxiliaries.map(\.0).joined(separator: ",")
         }
         try AtomicDirectory.write(directory) { dir in
             try SafeTensors.write(tensors, to: "\(dir)/\(file)", metadata: metadata)
@@ -144,6 +149,8 @@ public enum Checkpoint {
     /// The weights file of an ordinary checkpoint, and of a checkpoint of a model with adapters.
     public static let modelFile = "model.safetensors", adaptersFile = "adapters.safetensors"
     static let baseChecksumKey = "base_checksum"
+    /// Metadata naming the auxiliary modules (comma-separated) whose tensors a model file holds beside the model's.
+    public static let auxiliaryKey = "auxiliary_modules"
 
     /// Whether `directory` holds adapters (and the head) rather than the whole model.
     public static func holdsAdapters(_ directory: String) -> Bool {

@@ -28,7 +28,11 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         try runOnEveryRank("graft evaluate") { communicator in
-            let trained = try communicator.agree { try TrainedRun(directory) }
+            let trained = try communicator.agree {
+                let trained = try TrainedRun(directory)
+                try trained.requireClassifier()
+                return trained
+            }
             if svg != nil && trained.tasks != nil {
                 throw ValidationError("--svg draws one confusion matrix; \(directory) is a multi-task run, with one per task")
             }

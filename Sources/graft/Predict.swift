@@ -37,6 +37,7 @@ struct Predict: ParsableCommand {
 
     private func classify() throws {
         let trained = try TrainedRun(directory)
+        try trained.requireClassifier()
         let text = trained.recipe.data.format == .textFolder
         let images = trained.readsImages
         var names: [String] = []

@@ -103,6 +103,11 @@ same distillation 2 3 -- --set "model.hidden=[32]" \
 for weighting in uncertainty dwa; do
     recipe=$here/multitask.yaml same "multitask-$weighting" 2 3 -- --set task-weighting=$weighting
 done
+# Contrastive pre-training (SimCLR): NT-Xent over the views of the whole global batch, gathered from every rank; a small
+# CNN with synchronised batch norm, and an MLP at batch 53 of 160 rows, whose last step (1 row) leaves ranks without rows.
+recipe=$here/contrastive.yaml same contrastive-cnn 2 3 --
+recipe=$here/contrastive.yaml same contrastive-mlp 2 3 -- --set "model={architecture: mlp, hidden: [32]}" \
+    --set training.batch-size=53
 # Meta-training: each rank adapts to its share of every meta-batch (7 tasks: uneven over 2 and 3 ranks), rank 0
 # applies the outer step; the meta-parameters equal one process's. Second-order MAML on sinusoids, prototypical
 # networks on rendered glyphs.
@@ -184,6 +189,9 @@ fails missing-file "^\[rank 1/2\] graft train: error: /nonexistent/digits/digits
 mkdir -p "$WORK/unwritable" && echo "not a directory" >"$WORK/unwritable/last"
 fails unwritable-checkpoint "unwritable/last: exists and is not a directory" \
     "${two[@]}" "$GRAFT" train "$recipe" --output "$WORK/unwritable" --overwrite
+# Contrastive pre-training with per-rank batch norm would not equal 1 rank: refused, naming the field.
+fails contrastive-per-rank-bn "training.sync-batch-norm: contrastive pre-training on several ranks" \
+    "${two[@]}" "$GRAFT" train "$here/contrastive.yaml" --output "$WORK/contrastive-bn" --set training.sync-batch-norm=false
 # A bad recipe field: every rank finds it, rank 0 reports it.
 fails bad-recipe "training.bogus: unknown field" "${two[@]}" "$GRAFT" train "$recipe" --output "$WORK/bad" --set training.bogus=1
 
