@@ -47,7 +47,7 @@ check "train overwrites when asked" 0 "wrote $runs/mnist/best" -- \
 check "train caches MiniLM features for BBC News" 0 "strategy: feature extraction" -- \
     "$BIN" train recipes/bbc-minilm.yaml --set data.limit-per-class=12 --set data.max-tokens=32 \
     --set training.epochs=2 --output "$runs/bbc"
-check "train runs two-stage, unfreezing the top blocks" 0 "strategy: two-stage (head for 3 epochs" -- \
+check "train runs two-stage, unfreezing the top blocks" 0 "strategy: two-stage (head for 2 epochs" -- \
     "$BIN" train recipes/bbc-minilm-two-stage.yaml --set data.limit-per-class=8 --set data.max-tokens=24 \
     --set training.epochs=4 --set schedule.warmup-steps=1 --output "$runs/two-stage"
 # Distillation from that run into a 1-layer student on the same rows; a teacher that split the data otherwise is refused.
