@@ -168,6 +168,12 @@ check "train refuses to resume a finished run" 1 "holds a finished run (results.
 check "train names a directory without a checkpoint" 1 "$WORK/none/last/state.json: cannot read" -- \
     "$BIN" train recipes/mnist-mlp.yaml --resume "$WORK/none"
 
+# graft bench compare: one quick round of a small workload (a check that it runs, not a measurement), and a bad key.
+check "bench compare prints its table" 0 "MLP 784-512-512-10 b128 SGD step" -- \
+    "$BIN" bench compare --threads 1 --only mlp --quick --no-torch
+check "bench compare names an unknown workload" 64 "unknown workload resnet-50" -- \
+    "$BIN" bench compare --only mlp,resnet-50
+
 rm -rf "$WORK"
 echo "$passed passed, $failed failed"
 [[ $failed == 0 ]]
