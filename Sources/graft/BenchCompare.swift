@@ -50,12 +50,19 @@ struct BenchCompare: ParsableCommand {
         print("CPU: \(cpuModel()) (\(ProcessInfo.processInfo.activeProcessorCount) online; \(cpuFeatures()))")
         print("BLAS: \(String(cString: openblas_get_config())) (core \(String(cString: openblas_get_corename())))")
         print("load average at start: \(loadAverage())")
+        if noTorch { print("PyTorch: left out (--no-torch); Graft's figures only.") }
         var rows: [Row] = []
         for count in threadCounts! {
             rows += try childRows(threads: count)
         }
         print("load average at end: \(loadAverage())")
         printComparison(rows)
+    }
+
+    /// A thread count's child run that did not finish.
+    struct BenchFailure: Error, CustomStringConvertible {
+        let threads: Int, status: Int32
+        var description: String { "the \(threads)-thread run failed (exit \(status))" }
     }
 
     /// One figure pair: median seconds per call for Graft and (when measured) PyTorch.
@@ -91,9 +98,7 @@ struct BenchCompare: ParsableCommand {
                 print(line)
             }
         }
-        guard process.terminationStatus == 0 else {
-            throw ValidationError("the \(count)-thread run failed (exit \(process.terminationStatus))")
-        }
+        guard process.terminationStatus == 0 else { throw BenchFailure(threads: count, status: process.terminationStatus) }
         return rows
     }
 

@@ -16,7 +16,7 @@ struct BenchWorkload: Sendable {
 
     /// Every workload, in table order.
     static let all: [BenchWorkload] = [
-        BenchWorkload(key: "sgemm", label: "sgemm 1024² (OpenBLAS | torch.mm)", training: false, make: sgemm),
+        BenchWorkload(key: "sgemm", label: "sgemm 1024² (OpenBLAS; torch.mm)", training: false, make: sgemm),
         BenchWorkload(key: "mlp", label: "MLP 784-512-512-10 b128 SGD step", training: true, make: mlp),
         BenchWorkload(key: "minilm_fwd", label: "MiniLM-L6 forward 16×128", training: false, make: miniLMForward),
         BenchWorkload(key: "minilm_full", label: "MiniLM-L6 full fine-tuning step 16×64", training: true) {
