@@ -207,6 +207,11 @@ check "continual names a field of another method" 1 "permuted-mnist.yaml: contin
     "$BIN" continual recipes/permuted-mnist.yaml --set continual.alpha=0.1 --output "$runs/bad-continual"
 check "train refuses l2-sp without pretrained weights" 1 "regularization.method: l2-sp pulls the body towards its pretrained weights" -- \
     "$BIN" train recipes/mnist-mlp.yaml --set "regularization={method: l2-sp, body: 0.01}" --output "$runs/no-anchor"
+# graft bench compare: one quick round of a small workload (a check that it runs, not a measurement), and a bad key.
+check "bench compare prints its table" 0 "MLP 784-512-512-10 b128 SGD step" -- \
+    "$BIN" bench compare --threads 1 --only mlp --quick --no-torch
+check "bench compare names an unknown workload" 64 "unknown workload resnet-50" -- \
+    "$BIN" bench compare --only mlp,resnet-50
 
 rm -rf "$WORK"
 echo "$passed passed, $failed failed"

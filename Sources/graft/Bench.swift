@@ -7,7 +7,7 @@ import GraftOptim
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks, printed as ratios measured side by side in one run.", subcommands: [BenchCore.self, BenchMiniLM.self, BenchFinetune.self, BenchDataParallel.self])
+        abstract: "Benchmarks, printed as ratios measured side by side in one run.", subcommands: [BenchCompare.self, BenchCore.self, BenchMiniLM.self, BenchFinetune.self, BenchDataParallel.self])
 }
 
 /// The repository root (benchmarks find launch/ scripts and the default asset cache there).

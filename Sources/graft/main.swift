@@ -1,4 +1,5 @@
 import ArgumentParser
+import GraftCore
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
@@ -11,16 +12,33 @@ struct Graft: ParsableCommand {
         subcommands: [Train.self, Evaluate.self, Predict.self, Compare.self, DataEfficiency.self, MetaTrain.self, MetaTestCommand.self, Continual.self, Bench.self, InspectCommand.self])
 }
 
-/// OpenBLAS reads OPENBLAS_THREAD_TIMEOUT once, when it loads. Its default keeps an idle worker spinning for
-/// about 0.1 s after each GEMM; on a 2-core machine that spinning worker sometimes shares a core with the main
-/// thread for the whole run, and every training step then takes 1.5× as long (seen in 3 of 6 runs). Workers that
-/// sleep at once cost a few microseconds per GEMM instead. Unless the user chose a value, set it and restart once.
+/// OpenBLAS reads OPENBLAS_THREAD_TIMEOUT and OPENBLAS_CORETYPE once, when it loads. The default timeout keeps an
+/// idle worker spinning for about 0.1 s after each GEMM; on a 2-core machine that spinning worker sometimes shares a
+/// core with the main thread for the whole run, and every training step then takes 1.5× as long (seen in 3 of 6
+/// runs). Workers that sleep at once cost a few microseconds per GEMM instead. The core type follows
+/// `BLASKernels.coreTypeChange()`: an inherited one that holds an AVX-512 CPU to AVX2 kernels is dropped, and
+/// `GRAFT_BLAS_CORETYPE` chooses one. Unless the user chose the timeout, set them and restart once.
 func settleBLASThreadPolicy() {
     #if os(Linux)
-    guard getenv("OPENBLAS_THREAD_TIMEOUT") == nil else { return }
-    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1)
-    execv("/proc/self/exe", CommandLine.unsafeArgv)
-    // exec failed: carry on with OpenBLAS's default.
+    var restart = false
+    if getenv("OPENBLAS_THREAD_TIMEOUT") == nil {
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1)
+        restart = true
+    }
+    switch BLASKernels.coreTypeChange() {
+    case .set(let core): setenv("OPENBLAS_CORETYPE", core, 1); restart = true
+    case .unset: unsetenv("OPENBLAS_CORETYPE"); restart = true
+    case nil: break
+    }
+    if restart {
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // exec failed: carry on with OpenBLAS's defaults.
+    }
+    if let chosen = getenv("GRAFT_BLAS_CORETYPE").map({ String(cString: $0) }), !chosen.isEmpty,
+       chosen.lowercased() != BLASKernels.coreName.lowercased() {
+        fputs("error: GRAFT_BLAS_CORETYPE=\(chosen): OpenBLAS has no such kernel set for this CPU (it runs \(BLASKernels.coreName))\n", stderr)
+        exit(2)
+    }
     #endif
 }
 

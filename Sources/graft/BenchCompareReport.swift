@@ -1,0 +1,64 @@
+import Foundation
+
+extension BenchCompare {
+    /// The table: one line per workload and thread count, Graft's and PyTorch's median milliseconds and the speed
+    /// ratio (PyTorch's time ÷ Graft's: above 1 Graft is faster), then GF/s of the sgemm row and the training
+    /// workloads below the 1.2× target.
+    func printComparison(_ rows: [Row]) {
+        let labels = Dictionary(uniqueKeysWithValues: BenchWorkload.all.map { ($0.key, $0) })
+        var table = [["workload", "threads", "Graft ms", "PyTorch ms", "Graft ÷ PyTorch"]]
+        for workload in BenchWorkload.all {
+            for row in rows where row.key == workload.key {
+                table.append([workload.label, "\(row.threads)", milliseconds(row.graft), row.torch.map(milliseconds) ?? "-",
+                              row.torch.map { String(format: "%.2f×", $0 / row.graft) } ?? "-"])
+            }
+        }
+        printTable(table)
+        print("ratio = PyTorch time ÷ Graft time (above 1: Graft is faster); medians of \(quick ? 1 : repetitions) "
+              + "interleaved round(s) per side.")
+        let flops = 2.0 * 1024 * 1024 * 1024
+        for row in rows where row.key == "sgemm" {
+            print(String(format: "sgemm 1024², %d thread(s): OpenBLAS %.1f GF/s, PyTorch %@", row.threads, flops / row.graft / 1e9,
+                         row.torch.map { String(format: "%.1f GF/s", flops / $0 / 1e9) } ?? "-"))
+        }
+        let behind = rows.filter { row in
+            labels[row.key]?.training == true && row.torch.map { $0 / row.graft < 1.2 } == true
+        }
+        if !behind.isEmpty {
+            print("training steps below the 1.2× target: " + behind.map { row in
+                String(format: "%@ at %d thread(s) %.2f×", row.key, row.threads, row.torch! / row.graft)
+            }.joined(separator: ", "))
+        }
+    }
+
+    private func milliseconds(_ seconds: Double) -> String {
+        String(format: seconds < 0.01 ? "%.3f" : "%.1f", seconds * 1000)
+    }
+
+    /// /proc/cpuinfo's first `model name`, or "unknown CPU" off Linux.
+    func cpuModel() -> String {
+        cpuInfoField("model name") ?? "unknown CPU"
+    }
+
+    /// The vector extensions that matter to the kernels, as /proc/cpuinfo lists them.
+    func cpuFeatures() -> String {
+        let flags = Set((cpuInfoField("flags") ?? "").split(separator: " ").map(String.init))
+        let found = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "asimd", "sve"].filter(flags.contains)
+        return found.isEmpty ? "no AVX2/AVX-512/NEON flags listed" : found.joined(separator: " ")
+    }
+
+    private func cpuInfoField(_ name: String) -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(name) {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            if parts.count == 2 { return parts[1].trimmingCharacters(in: .whitespaces) }
+        }
+        return nil
+    }
+
+    /// /proc/loadavg's 1, 5 and 15-minute figures, or "unknown".
+    func loadAverage() -> String {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "unknown" }
+        return text.split(separator: " ").prefix(3).joined(separator: " ")
+    }
+}
