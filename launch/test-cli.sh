@@ -116,9 +116,10 @@ check "data-efficiency names a bad size" 64 "--per-class: 'some' is neither" -- 
     "$BIN" data-efficiency Tests/DataParallel/digits.yaml --per-class 5,some
 
 # graft evaluate and graft predict on those runs.
+# The output is read whole before grep looks at it: grep -q in a pipe may exit first and end evaluate by SIGPIPE.
 check "evaluate gives the run's own test figures" 0 "" -- bash -c "
     acc=\$(python3 -c 'import json,sys; print(\"%.2f%%\" % (100 * json.load(open(sys.argv[1]))[\"test\"][\"accuracy\"]))' '$runs/mnist/results.json')
-    '$BIN' evaluate '$runs/mnist' --svg '$WORK/confusion.svg' | grep -q \"accuracy \$acc\" &&
+    out=\$('$BIN' evaluate '$runs/mnist' --svg '$WORK/confusion.svg') && grep -q \"accuracy \$acc\" <<<\"\$out\" &&
     python3 -c 'import sys, xml.dom.minidom as m; m.parse(sys.argv[1])' '$WORK/confusion.svg'"
 check "evaluate reads other data as the recipe does" 0 "on every row of" -- \
     "$BIN" evaluate "$runs/mnist" --data "${GRAFT_ASSETS:-.cache/assets}/mnist_5k.csv"

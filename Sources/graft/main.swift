@@ -27,7 +27,17 @@ func settleBLASThreadPolicy() {
     }
     switch BLASKernels.coreTypeChange() {
     case .set(let core): setenv("OPENBLAS_CORETYPE", core, 1); restart = true
-    case .unset: unsetenv("OPENBLAS_CORETYPE"); restart = true
+    case .unset:
+        // Said once, by the first rank (or the only process): a variable the environment set is not followed.
+        let launchers: [String] = ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"]
+        let rank = launchers.lazy.compactMap { name in getenv(name).map { String(cString: $0) } }.first
+        if rank == nil || rank == "0" {
+            let inherited = String(cString: getenv("OPENBLAS_CORETYPE"))
+            fputs("graft: OPENBLAS_CORETYPE=\(inherited) would hold this AVX-512 CPU to AVX2 kernels; OpenBLAS chooses for "
+                  + "the CPU instead (GRAFT_BLAS_CORETYPE=\(inherited) keeps them)\n", stderr)
+        }
+        unsetenv("OPENBLAS_CORETYPE")
+        restart = true
     case nil: break
     }
     if restart {
