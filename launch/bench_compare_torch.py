@@ -185,6 +185,36 @@ def minilm_step(trainable):
     return sgd_step(model, parameters, 1e-4, lambda: F.cross_entropy(model(ids, mask), labels))
 
 
+class LoRALinear(nn.Module):
+    """A frozen Linear plus (alpha/r)·B(A x), A [r, in] and B [out, r] (B at zero): a LoRA adapter without dropout,
+    as Graft's LoRALinear and PEFT's default."""
+
+    def __init__(self, base, r=8, alpha=8):
+        super().__init__()
+        self.base = base
+        self.lora_A = nn.Linear(base.in_features, r, bias=False)
+        self.lora_B = nn.Linear(r, base.out_features, bias=False)
+        nn.init.zeros_(self.lora_B.weight)
+        self.scaling = alpha / r
+
+    def forward(self, x):
+        return self.base(x) + self.scaling * self.lora_B(self.lora_A(x))
+
+
+def minilm_lora_step():
+    model = MiniLMClassifier(5)
+    for layer in model.bert.encoder.layer:
+        layer.attention.self.query = LoRALinear(layer.attention.self.query)
+        layer.attention.self.value = LoRALinear(layer.attention.self.value)
+    ids, mask = minilm_inputs(16, 64)
+    labels = torch.randint(0, 5, (16,))
+    model.train()
+    for name, p in model.named_parameters():
+        p.requires_grad_(".lora_" in name or name.startswith("classifier."))
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    return sgd_step(model, parameters, 1e-4, lambda: F.cross_entropy(model(ids, mask), labels))
+
+
 def resnet_step(trainable):
     model = ResNet18Small(10)
     x, labels = torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
@@ -214,6 +244,7 @@ WORKLOADS = {
     "mlp": mlp,
     "minilm_fwd": minilm_forward,
     "minilm_full": lambda: minilm_step([""]),
+    "minilm_lora": minilm_lora_step,
     "minilm_head": lambda: minilm_step(["classifier."]),
     "minilm_top2": lambda: minilm_step(["bert.encoder.layer.4.", "bert.encoder.layer.5.", "bert.pooler.", "classifier."]),
     "resnet_full": lambda: resnet_step([""]),

@@ -114,9 +114,11 @@ public struct RecipeData {
             let augmentation = spec.image != nil && spec.trainPipeline.isRandom ? spec.trainPipeline : nil
             func rows(_ d: LabelledData, _ pipeline: ImagePipeline?) -> LabelledRows? {
                 guard d.count > 0 else { return nil }
-                var inputs = spec.inputs(d.features, rows: d.count)
-                if spec.image != nil, let pipeline { inputs = pipeline.apply(inputs, rows: Array(0..<d.count), seed: seed, epoch: 0) }
-                return LabelledRows(inputs: inputs, labels: d.labels)
+                let inputs = spec.inputs(d.features, rows: d.count)
+                // Rows augmented at batch time are stored as the pipeline takes them, on 0–255.
+                guard let pipeline else { return LabelledRows(inputs: inputs * 255, labels: d.labels) }
+                return LabelledRows(inputs: spec.csvImages(inputs, through: pipeline, rows: Array(0..<d.count), seed: seed),
+                                    labels: d.labels)
             }
             guard let trainRows = rows(train, augmentation == nil ? spec.trainPipeline : nil) else {
                 throw DataError(file: spec.path, line: nil, problem: "no rows left to train on")
@@ -137,6 +139,13 @@ extension Recipe.DataSpec {
         let kept = limited(labels, limit, seed: seed, stream: 0x747063)
         return (kept, "data.train-per-class \(limit): \(kept.count) of \(labels.count) training rows kept (validation and "
                     + "test rows unchanged)")
+    }
+
+    /// CSV images (cut, resampled, and scaled to [0, 1] by `scale`) through `pipeline`, which works on 0–255 values as
+    /// decoded images have them; rows that are not images, or a pipeline that does nothing, are left as they are.
+    func csvImages(_ inputs: Tensor, through pipeline: ImagePipeline, rows: [Int], seed: UInt64) -> Tensor {
+        guard image != nil, pipeline != ImagePipeline() else { return inputs }
+        return pipeline.apply(inputs * 255, rows: rows, seed: seed, epoch: 0)
     }
 
     /// The shape of a model input from images stored as `stored` [C, H, W] (CSV rows before `crop` and `resize`):

@@ -110,8 +110,8 @@ public struct TrainedRun {
                 features.append(v * spec.scale)
             }
         }
-        var inputs = spec.inputs(features, rows: lines.count)
-        if spec.image != nil { inputs = spec.evalPipeline.apply(inputs, rows: Array(lines.indices), seed: 0, epoch: 0) }
+        let inputs = spec.csvImages(spec.inputs(features, rows: lines.count), through: spec.evalPipeline, rows: Array(lines.indices),
+                                    seed: 0)
         return recipe.model.architecture == .mlp ? inputs.reshaped([lines.count, inputs.count / max(lines.count, 1)]) : inputs
     }
 

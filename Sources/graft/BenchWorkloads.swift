@@ -25,6 +25,8 @@ struct BenchWorkload: Sendable {
         BenchWorkload(key: "minilm_top2", label: "MiniLM-L6 top-2 + head step 16×64", training: true) {
             try miniLMStep(trainable: ["bert.encoder.layer.4.*", "bert.encoder.layer.5.*", "bert.pooler.*", "classifier.*"])
         },
+        BenchWorkload(key: "minilm_lora", label: "MiniLM-L6 LoRA (r 8; query, value) + head step 16×64", training: true,
+                      make: miniLMLoRAStep),
         BenchWorkload(key: "minilm_head", label: "MiniLM-L6 head-only step 16×64", training: true) {
             try miniLMStep(trainable: ["classifier.*"])
         },
@@ -105,6 +107,17 @@ struct BenchWorkload: Sendable {
         let (ids, mask) = tokens(batch: 16, length: 64, using: &rng)
         let labels = (0..<16).map { _ in Int(rng.next() % 5) }
         try freeze(model, trainable: trainable)
+        return try sgdStep(model, learningRate: 1e-4) { Tensor.crossEntropy(model(ids, mask: mask), targets: labels) }
+    }
+
+    /// PEFT's default adapters (r 8, α 8) on every layer's query and value; the adapters and the head train.
+    private static func miniLMLoRAStep() throws -> () -> Void {
+        var rng = RandomGenerator(seed: 0)
+        let model = miniLM(using: &rng)
+        try model.injectLoRA(targets: ["query", "value"], excluding: ["classifier"], LoRAConfiguration(), using: &rng)
+        let (ids, mask) = tokens(batch: 16, length: 64, using: &rng)
+        let labels = (0..<16).map { _ in Int(rng.next() % 5) }
+        try freeze(model, trainable: ["*.lora_?.*", "classifier.*"])
         return try sgdStep(model, learningRate: 1e-4) { Tensor.crossEntropy(model(ids, mask: mask), targets: labels) }
     }
 

@@ -132,7 +132,7 @@ private func imageRecipe(_ path: String, data: String = "", strategy: String = "
     }
 
     @Test func csvImagesTakeTheTransforms() throws {
-        // Two classes of 1×2×2 images; pixel k of row r is (r + k) / 16.
+        // Two classes of 1×2×2 images; pixel k of row r is (r + k) / 16 once scaled.
         let csv = "\(try temporaryDirectory())/pixels.csv"
         let lines = (0..<12).map { r in ((0..<4).map { String(r + $0) } + [String(r % 2)]).joined(separator: ",") }
         try lines.joined(separator: "\n").write(toFile: csv, atomically: true, encoding: .utf8)
@@ -141,31 +141,33 @@ private func imageRecipe(_ path: String, data: String = "", strategy: String = "
               path: \(csv)
               scale: 0.0625
               image: [1, 2, 2]
-              resize: [4, 4]
-              transforms: {train: [horizontal-flip, {center-crop: {size: 2}}], eval: [{center-crop: {size: 2}}]}
+              transforms: {train: [horizontal-flip], eval: []}
               normalize: {mean: [0.5], std: [0.25]}
             """
         let text = imageRecipe("/x").replacingOccurrences(of: "  format: image-folder\n  path: /x\n  size: 12\n", with: data + "\n")
         let recipe = try Recipe.load(path: try recipeFile(text))
         #expect(recipe.data.trainPipeline.isRandom && recipe.data.evalPipeline.normalization == .unit(mean: [0.5], std: [0.25]))
         let loaded = try RecipeData.load(recipe.data, seed: 2, tokenizer: nil)
-        // Training rows are stored images (4×4 after resize), flipped and normalised at batch time; held-out rows
-        // took the eval pipeline now: cropped to 2×2 and normalised.
-        #expect(loaded.trainAugmentation != nil && loaded.train.inputs.shape.suffix(3) == [1, 4, 4])
-        #expect(loaded.inputShape == [1, 2, 2])
-        // Each test row is its stored image through the eval pipeline: its pixels resized, cropped, normalised.
-        let raw = (0..<12).flatMap { r in (0..<4).map { Float(r + $0) / 16 } }
-        let all = recipe.data.evalPipeline.apply(recipe.data.inputs(raw, rows: 12), rows: Array(0..<12), seed: 0, epoch: 0)
-        let candidates = (0..<12).map { Array(all.scalars[($0 * 4)..<($0 * 4 + 4)]) }
-        #expect(candidates[0].contains { $0 < 0 }, "normalised: pixels below the mean 0.5 are negative")
+        #expect(loaded.trainAugmentation != nil && loaded.inputShape == [1, 2, 2])
+        func isRow(_ values: ArraySlice<Float>, _ pixel: (Float) -> Float) -> Bool {
+            (0..<12).contains { r in zip(values, (0..<4).map { pixel(Float(r + $0) / 16) }).allSatisfy { abs($0 - $1) < 1e-4 } }
+        }
+        // Held-out rows took the eval pipeline: normalised as [0, 1] pixels, (x − 0.5) / 0.25.
         let test = try #require(loaded.test)
         #expect(test.count == 4)  // a quarter of each class
         for row in 0..<test.count {
-            let values = Array(test.inputs.scalars[(row * 4)..<(row * 4 + 4)])
-            #expect(candidates.contains { zip($0, values).allSatisfy { abs($0 - $1) < 1e-5 } }, "test row \(row): \(values)")
+            #expect(isRow(test.inputs.scalars[(row * 4)..<(row * 4 + 4)]) { ($0 - 0.5) / 0.25 }, "test row \(row)")
         }
+        // Training rows are stored on 0–255, as the train pipeline takes them at batch time.
+        for row in 0..<loaded.train.count {
+            #expect(isRow(loaded.train.inputs.scalars[(row * 4)..<(row * 4 + 4)]) { $0 * 255 }, "train row \(row)")
+        }
+        // Without transforms or normalize, the rows stay as scale made them.
+        let plain = try Recipe.load(path: try recipeFile(text.replacingOccurrences(of: "  transforms: {train: [horizontal-flip], eval: []}\n  normalize: {mean: [0.5], std: [0.25]}\n", with: "")))
+        let plainRows = try #require(try RecipeData.load(plain.data, seed: 2, tokenizer: nil).test)
+        #expect(isRow(plainRows.inputs.scalars[0..<4]) { $0 })
 
-        let noImage = text.replacingOccurrences(of: "  image: [1, 2, 2]\n  resize: [4, 4]\n", with: "")
+        let noImage = text.replacingOccurrences(of: "  image: [1, 2, 2]\n", with: "")
         #expect(errorText { _ = try Recipe.load(path: try recipeFile(noImage)) }.contains("data.transforms: needs image: [channels, height, width]"))
     }
 }
