@@ -7,24 +7,6 @@ import GraftNN
 import GraftOptim
 import GraftTrain
 
-/// What a finished run reports (and writes to `results.json`).
-public struct RunResult {
-    public let strategy: FineTuningStrategy
-    public let reason: String?
-    public let reports: [EpochReport]
-    public let bestEpoch: Int?
-    /// The epoch whose weights were tested: the best on validation, or the last without validation rows.
-    public let testedEpoch: Int
-    /// Those weights on the test rows; nil without test rows.
-    public let test: Evaluation?
-    /// Domain adaptation: those weights on the target domain's test rows.
-    public let targetTest: Evaluation?
-    /// Parameters the optimizer updated at the end of training (unfrozen groups).
-    public let trainableParameters: Int
-    /// Rows the model trained on.
-    public let trainingRows: Int
-}
-
 /// Carries out a recipe on every rank of `communicator`: data, model, strategy, optimizer and schedule, training
 /// with evaluation each epoch, checkpoints `last/` (every epoch) and `best/` (each improvement) under `output`, then
 /// the best weights on the test rows. Rank 0 alone logs and writes; every rank computes.

@@ -188,3 +188,21 @@ func appendLine(_ line: String, to path: String) throws {
     try handle.seekToEnd()
     try handle.write(contentsOf: Data((line + "\n").utf8))
 }
+
+/// What a finished run reports (and writes to `results.json`).
+public struct RunResult {
+    public let strategy: FineTuningStrategy
+    public let reason: String?
+    public let reports: [EpochReport]
+    public let bestEpoch: Int?
+    /// The epoch whose weights were tested: the best on validation, or the last without validation rows.
+    public let testedEpoch: Int
+    /// Those weights on the test rows; nil without test rows.
+    public let test: Evaluation?
+    /// Domain adaptation: those weights on the target domain's test rows.
+    public let targetTest: Evaluation?
+    /// Parameters the optimizer updated at the end of training (unfrozen groups).
+    public let trainableParameters: Int
+    /// Rows the model trained on.
+    public let trainingRows: Int
+}
