@@ -127,7 +127,7 @@ public final class ContinualRun {
         var testRows: [[Double?]] = [], validationRows: [[Double?]] = []
         for k in 0..<spec.count {
             let tuner = try FineTuner(model: model, strategy: .fullFineTuning(lr: lr, lowestRate: lowest),
-                                      configuration: configuration(), base: recipe.optimizer.options, communicator: communicator,
+                                      configuration: recipe.training.trainerConfiguration, base: recipe.optimizer.options, communicator: communicator,
                                       makeOptimizer: { [kind = recipe.optimizer.kind] in try kind.make($0) })
             let trainer = tuner.trainer
             if communicator.isRoot { trainer.progress = progress }
@@ -211,20 +211,5 @@ public final class ContinualRun {
         say(String(format: "average accuracy after the last task: %.2f%%", 100 * r.averageAccuracy)
             + (r.backwardTransfer.map { String(format: "  backward transfer: %+.2f points", 100 * $0) } ?? "")
             + (r.validationAverage.map { String(format: "  (validation average %.2f%%)", 100 * $0) } ?? ""))
-    }
-
-    /// The trainer's settings from `training:` (its epochs per task).
-    private func configuration() -> Trainer.Configuration {
-        let t = recipe.training
-        var c = Trainer.Configuration(epochs: t.epochs)
-        c.accumulationSteps = t.accumulationSteps
-        c.clipGradientNorm = t.clipGradientNorm
-        c.monitor = t.monitor == "loss" ? .loss : t.monitor == "accuracy" ? .accuracy : .macroF1
-        c.trainFrozenBatchNorm = t.trainFrozenBatchNorm
-        c.checkReplicasEvery = t.checkReplicasEvery
-        c.bucketBytes = t.bucketBytes
-        c.onNonFinite = t.onNonFinite
-        c.stepTimeout = t.stepTimeout
-        return c
     }
 }

@@ -272,17 +272,7 @@ public final class RecipeRun {
             say("batch norm: the last \(data.train.count % t.batchSize) rows of each epoch's shuffled order (a short batch) are left out")
         }
 
-        var configuration = Trainer.Configuration(epochs: t.epochs)
-        configuration.accumulationSteps = t.accumulationSteps
-        configuration.clipGradientNorm = t.clipGradientNorm
-        configuration.monitor = t.monitor == "loss" ? .loss : t.monitor == "accuracy" ? .accuracy : .macroF1
-        configuration.patience = t.patience
-        configuration.minDelta = t.minDelta
-        configuration.trainFrozenBatchNorm = t.trainFrozenBatchNorm
-        configuration.checkReplicasEvery = t.checkReplicasEvery
-        configuration.bucketBytes = t.bucketBytes
-        configuration.onNonFinite = t.onNonFinite
-        configuration.stepTimeout = t.stepTimeout
+        var configuration = t.trainerConfiguration
         let stepsPerEpoch = batches(data.train, true).batchCount
         if stepsPerEpoch == 0 {
             throw RecipeError(file: recipe.file, line: nil, field: "training.batch-size", "\(t.batchSize) is more than the "
@@ -408,4 +398,22 @@ func grouped(_ n: Int) -> String {
         text.removeLast(3)
     }
     return (n < 0 ? "-" : "") + text + out
+}
+
+extension Recipe.TrainingSpec {
+    /// The trainer's settings from `training:`.
+    var trainerConfiguration: Trainer.Configuration {
+        var c = Trainer.Configuration(epochs: epochs)
+        c.accumulationSteps = accumulationSteps
+        c.clipGradientNorm = clipGradientNorm
+        c.monitor = monitor == "loss" ? .loss : monitor == "accuracy" ? .accuracy : .macroF1
+        c.patience = patience
+        c.minDelta = minDelta
+        c.trainFrozenBatchNorm = trainFrozenBatchNorm
+        c.checkReplicasEvery = checkReplicasEvery
+        c.bucketBytes = bucketBytes
+        c.onNonFinite = onNonFinite
+        c.stepTimeout = stepTimeout
+        return c
+    }
 }
