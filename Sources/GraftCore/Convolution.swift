@@ -110,6 +110,9 @@ extension Tensor {
         if out.count > 0 {
             if isDepthwise(cin: cin, geo) {
                 depthwiseForward(x.pointer, weight.pointer, out.pointer, batch: n, cin: cin, cout: cout, geo)
+            } else if WinogradConvolution.applies(cin: cin, cout: cout, geo) {
+                let plan = WinogradConvolution(forward: geo, cin: cin, cout: cout)
+                plan.run(x.pointer, plan.transformWeight(weight.pointer, flipped: false), batch: n, into: out.pointer)
             } else {
                 gemmConvForward(x.pointer, weight.pointer, out.pointer, batch: n, cin: cin, cout: cout, geo)
             }
@@ -130,6 +133,9 @@ extension Tensor {
         if out.count > 0 && g.count > 0 {
             if isDepthwise(cin: cin, geo) {
                 depthwiseInputGrad(g.pointer, weight.pointer, out.pointer, batch: n, cin: cin, cout: cout, geo)
+            } else if WinogradConvolution.applies(cin: cin, cout: cout, geo) {
+                let plan = WinogradConvolution(inputGradient: geo, cin: cin, cout: cout)
+                plan.run(g.pointer, plan.transformWeight(weight.pointer, flipped: true), batch: n, into: out.pointer)
             } else {
                 gemmConvInputGrad(g.pointer, weight.pointer, out.pointer, batch: n, cin: cin, cout: cout, geo)
             }
@@ -148,6 +154,9 @@ extension Tensor {
         if out.count > 0 && g.count > 0 {
             if isDepthwise(cin: cin, geo) {
                 depthwiseWeightGrad(x.pointer, g.pointer, out.pointer, batch: n, cin: cin, cout: cout, geo)
+            } else if WinogradConvolution.applies(cin: cin, cout: cout, geo) {
+                WinogradConvolution(forward: geo, cin: cin, cout: cout)
+                    .weightGradient(x.pointer, g.pointer, batch: n, into: out.pointer)
             } else {
                 gemmConvWeightGrad(x.pointer, g.pointer, out.pointer, batch: n, cin: cin, cout: cout, geo)
             }

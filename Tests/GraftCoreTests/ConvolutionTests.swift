@@ -101,10 +101,22 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
         ConvCase(name: "33×33 depthwise stride 2", input: [2, 2, 33, 33], weight: [2, 1, 3, 3], stride: (2, 2),
                  padding: .same, edges: (1, 1, 1, 1), groups: 2),
     ]
+
+    /// Convolutions the Winograd F(4×4, 3×3) path computes, forward and input gradient: odd sizes that leave partial
+    /// tiles, every padding from 0 to 2, a channel count with a SIMD8 tail, and several images per pass.
+    static let winograd: [ConvCase] = [
+        ConvCase(name: "Winograd, pad 1, partial tiles", input: [2, 16, 10, 9], weight: [24, 16, 3, 3],
+                 padding: .symmetric(1, 1), edges: (1, 1, 1, 1)),
+        ConvCase(name: "Winograd, unpadded", input: [1, 24, 12, 11], weight: [16, 24, 3, 3], bias: false),
+        ConvCase(name: "Winograd, asymmetric padding, 40 channels", input: [2, 40, 9, 10], weight: [16, 40, 3, 3],
+                 padding: .asymmetric(top: 2, bottom: 0, left: 0, right: 1), edges: (2, 0, 0, 1)),
+        ConvCase(name: "Winograd, same, 3 images", input: [3, 32, 16, 16], weight: [32, 32, 3, 3], padding: .same,
+                 edges: (1, 1, 1, 1)),
+    ]
 }
 
 @Suite struct Convolution {
-    @Test(arguments: ConvCase.all + ConvCase.large)
+    @Test(arguments: ConvCase.all + ConvCase.large + ConvCase.winograd)
     func forwardAndBackwardMatchReference(_ c: ConvCase) {
         let (x, w, b) = c.tensors()
         x.requiresGrad = true
@@ -125,6 +137,21 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
     func gradientsMatchFiniteDifferences(_ c: ConvCase) {
         let (x, w, b) = c.tensors()
         checkGradients([x, w] + (b.map { [$0] } ?? [])) { t in c.conv(t[0], t[1], t.count > 2 ? t[2] : nil) }
+    }
+
+    /// The Winograd cases do take that path, both ways, and its gradients match finite differences.
+    @Test func winogradPathAndGradients() {
+        for c in ConvCase.winograd {
+            let (x, w, _) = c.tensors()
+            let y = c.conv(x, w, nil)
+            let geo = ConvGeometry(h: c.input[2], w: c.input[3], kh: 3, kw: 3, oh: y.shape[2], ow: y.shape[3],
+                                   strideH: 1, strideW: 1, dilationH: 1, dilationW: 1, top: c.edges.top,
+                                   left: c.edges.left, groups: 1)
+            #expect(WinogradConvolution.applies(cin: c.input[1], cout: c.weight[0], geo), "\(c.name)")
+        }
+        let small = ConvCase(name: "", input: [1, 16, 8, 8], weight: [16, 16, 3, 3], padding: .symmetric(1, 1))
+        let (x, w, b) = small.tensors()
+        checkGradients([x, w, b!]) { t in small.conv(t[0], t[1], t[2]) }
     }
 
     @Test func secondOrder() {
