@@ -24,7 +24,7 @@ struct WinogradConvolution {
         geo.kh == 3 && geo.kw == 3 && geo.strideH == 1 && geo.strideW == 1 && geo.dilationH == 1
             && geo.dilationW == 1 && geo.groups == 1 && geo.top <= 2 && geo.left <= 2
             && cin >= 16 && cout >= 16 && cin % 8 == 0 && cout % 8 == 0
-            && geo.oh >= 8 && geo.ow >= 8 && geo.h >= 8 && geo.w >= 8 && enabled
+            && geo.oh >= 4 && geo.ow >= 4 && geo.h >= 4 && geo.w >= 4 && enabled
     }
 
     /// `GRAFT_CONV_WINOGRAD=0` turns the path off (for measuring it against im2col).
@@ -54,12 +54,23 @@ struct WinogradConvolution {
 
     var tilesPerImage: Int { tilesH * tilesW }
 
+    /// Images per pass: a pass's tile buffers stay within `passFloats` floats each.
+    func imagesPerPass(_ batch: Int) -> Int {
+        Swift.max(1, Swift.min(batch, WinogradConvolution.passFloats / (36 * tilesPerImage * Swift.max(inC, outC))))
+    }
+
+    /// Measured on ResNet-18 steps: smaller passes (1–8 MiB buffers) lose up to a third at two threads, where the
+    /// 36 GEMMs get too small to split well.
+    static let passFloats = 1 << 22
+
     /// The weight in the Winograd domain, U [36, outC, inC], from w [Cout, Cin, 3, 3]. With `flipped`, the kernel
     /// is the input gradient's: output channel o, input channel i and tap (a, b) read w[i, o, 2 − a, 2 − b].
     func transformWeight(_ weight: UnsafePointer<Float>, flipped: Bool) -> Storage {
         let u = Storage(count: 36 * outC * inC)
         let plane = outC * inC, (inC, outC) = (inC, outC)
         parallelChunks(outC, grain: Swift.max(1, 4096 / inC)) { range in
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: tileScratchBytes, alignment: 64)
+            defer { scratch.deallocate() }
             // The taps of output channel o, tap-major: taps[t · inC + i] is tap t of input channel i.
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 9 * inC) { taps in
                 for o in range {
@@ -75,10 +86,10 @@ struct WinogradConvolution {
                     let dst = u.pointer + o * inC
                     var i = 0
                     while i + 16 <= inC {
-                        kernelTile(taps.baseAddress! + i, inC, dst + i, plane, SIMD16<Float>.self)
+                        kernelTile(taps.baseAddress! + i, inC, dst + i, plane, SIMD16<Float>.self, scratch)
                         i += 16
                     }
-                    if i < inC { kernelTile(taps.baseAddress! + i, inC, dst + i, plane, SIMD8<Float>.self) }
+                    if i < inC { kernelTile(taps.baseAddress! + i, inC, dst + i, plane, SIMD8<Float>.self, scratch) }
                 }
             }
         }
@@ -87,9 +98,7 @@ struct WinogradConvolution {
 
     /// y [N, outC, oh, ow] = conv(x [N, inC, h, w]) with the weight already transformed into `u`; y is fully written.
     func run(_ x: UnsafePointer<Float>, _ u: Storage, batch: Int, into y: UnsafeMutablePointer<Float>) {
-        // Images per pass: the tile buffers of a pass stay within a few MiB.
-        let perImage = 36 * tilesPerImage * Swift.max(inC, outC)
-        let images = Swift.max(1, Swift.min(batch, (1 << 21) / perImage))
+        let images = imagesPerPass(batch)
         let padded = Storage(count: images * paddedH * paddedW * inC)
         let v = Storage(count: 36 * images * tilesPerImage * inC)
         let m = Storage(count: 36 * images * tilesPerImage * outC)
@@ -113,8 +122,7 @@ struct WinogradConvolution {
     /// 36 GEMMs [outC, tiles] × [tiles, inC], then Gᵀ · G back to 3×3.
     func weightGradient(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>, batch: Int,
                         into dw: UnsafeMutablePointer<Float>) {
-        let perImage = 36 * tilesPerImage * Swift.max(inC, outC)
-        let images = Swift.max(1, Swift.min(batch, (1 << 21) / perImage))
+        let images = imagesPerPass(batch)
         let padded = Storage(count: images * paddedH * paddedW * inC)
         let gradientTiles = Storage(count: images * tilesH * 4 * tilesW * 4 * outC)
         let v = Storage(count: 36 * images * tilesPerImage * inC)
@@ -135,15 +143,17 @@ struct WinogradConvolution {
         }
         let plane = outC * inC, (inC, outC) = (inC, outC)
         parallelChunks(outC, grain: Swift.max(1, 4096 / inC)) { range in
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: tileScratchBytes, alignment: 64)
+            defer { scratch.deallocate() }
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 9 * inC) { taps in
                 for o in range {
                     let src = du.pointer + o * inC
                     var i = 0
                     while i + 16 <= inC {
-                        kernelAdjointTile(src + i, plane, taps.baseAddress! + i, inC, SIMD16<Float>.self)
+                        kernelAdjointTile(src + i, plane, taps.baseAddress! + i, inC, SIMD16<Float>.self, scratch)
                         i += 16
                     }
-                    if i < inC { kernelAdjointTile(src + i, plane, taps.baseAddress! + i, inC, SIMD8<Float>.self) }
+                    if i < inC { kernelAdjointTile(src + i, plane, taps.baseAddress! + i, inC, SIMD8<Float>.self, scratch) }
                     for i in 0..<inC {
                         let d = dw + (o * inC + i) * 9
                         for t in 0..<9 { d[t] = taps[t * inC + i] }
@@ -159,18 +169,20 @@ struct WinogradConvolution {
         let (c, width, tw, th, per) = (outC, tilesW * 4, tilesW, tilesH, tilesPerImage)
         let stride = tiles * c
         parallelChunks(tiles, grain: Swift.max(1, 8192 / c)) { range in
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: tileScratchBytes, alignment: 64)
+            defer { scratch.deallocate() }
             for tile in range {
                 let n = tile / per, ty = tile % per / tw, tx = tile % per % tw
                 let origin = p + ((n * th * 4 + ty * 4) * width + tx * 4) * c
                 var ch = 0
                 while ch + 16 <= c {
                     gradientTile(origin + ch, rowStride: width * c, columnStride: c, e + tile * c + ch, stride,
-                                 SIMD16<Float>.self)
+                                 SIMD16<Float>.self, scratch)
                     ch += 16
                 }
                 if ch < c {
                     gradientTile(origin + ch, rowStride: width * c, columnStride: c, e + tile * c + ch, stride,
-                                 SIMD8<Float>.self)
+                                 SIMD8<Float>.self, scratch)
                 }
             }
         }
@@ -187,16 +199,18 @@ struct WinogradConvolution {
         let (c, pw, ph, tw, per) = (inC, paddedW, paddedH, tilesW, tilesPerImage)
         let stride = tiles * c
         parallelChunks(tiles, grain: Swift.max(1, 8192 / c)) { range in
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: tileScratchBytes, alignment: 64)
+            defer { scratch.deallocate() }
             for tile in range {
                 let n = tile / per, ty = tile % per / tw, tx = tile % per % tw
                 let origin = p + ((n * ph + ty * 4) * pw + tx * 4) * c
                 let out = v + tile * c
                 var ch = 0
                 while ch + 16 <= c {
-                    inputTile(origin + ch, rowStride: pw * c, columnStride: c, out + ch, stride, SIMD16<Float>.self)
+                    inputTile(origin + ch, rowStride: pw * c, columnStride: c, out + ch, stride, SIMD16<Float>.self, scratch)
                     ch += 16
                 }
-                if ch < c { inputTile(origin + ch, rowStride: pw * c, columnStride: c, out + ch, stride, SIMD8<Float>.self) }
+                if ch < c { inputTile(origin + ch, rowStride: pw * c, columnStride: c, out + ch, stride, SIMD8<Float>.self, scratch) }
             }
         }
     }
@@ -206,6 +220,8 @@ struct WinogradConvolution {
         let (c, oh, ow, tw, per) = (outC, oh, ow, tilesW, tilesPerImage)
         let stride = tiles * c
         parallelChunks(tiles, grain: Swift.max(1, 8192 / c)) { range in
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: tileScratchBytes, alignment: 64)
+            defer { scratch.deallocate() }
             for tile in range {
                 let n = tile / per, ty = tile % per / tw, tx = tile % per % tw
                 let rows = Swift.min(4, oh - ty * 4), columns = Swift.min(4, ow - tx * 4)
@@ -213,12 +229,12 @@ struct WinogradConvolution {
                 var ch = 0
                 while ch + 16 <= c {
                     outputTile(m + tile * c + ch, stride, origin + ch, rowStride: ow * c, columnStride: c,
-                               rows: rows, columns: columns, SIMD16<Float>.self)
+                               rows: rows, columns: columns, SIMD16<Float>.self, scratch)
                     ch += 16
                 }
                 if ch < c {
                     outputTile(m + tile * c + ch, stride, origin + ch, rowStride: ow * c, columnStride: c,
-                               rows: rows, columns: columns, SIMD8<Float>.self)
+                               rows: rows, columns: columns, SIMD8<Float>.self, scratch)
                 }
             }
         }
@@ -238,6 +254,9 @@ struct WinogradConvolution {
         }
     }
 }
+
+/// Room for one tile's intermediate vectors (at most 36 of SIMD16), allocated once per parallel chunk.
+private let tileScratchBytes = 36 * MemoryLayout<SIMD16<Float>>.stride
 
 /// NCHW planes [images, channels, h, w] → channels-last [images, height, width, channels], element (y, x) at
 /// (y + top, x + left) and zero elsewhere.
@@ -269,8 +288,9 @@ private func kernelRows<V: SIMD>(_ g0: V, _ g1: V, _ g2: V) -> (V, V, V, V, V, V
 /// G g Gᵀ for V.scalarCount kernels, tap t of each at taps + t · tapStride; entry k goes to out + k · stride.
 @inline(__always)
 private func kernelTile<V: SIMD>(_ taps: UnsafePointer<Float>, _ tapStride: Int, _ out: UnsafeMutablePointer<Float>,
-                                 _ stride: Int, _: V.Type) where V.Scalar == Float {
-    withUnsafeTemporaryAllocation(of: V.self, capacity: 18) { t in
+                                 _ stride: Int, _: V.Type, _ scratch: UnsafeMutableRawPointer) where V.Scalar == Float {
+    do {
+        let t = scratch.bindMemory(to: V.self, capacity: 18)
         for b in 0..<3 {
             let c = taps + b * tapStride
             let r = kernelRows(load(c, V.self), load(c + 3 * tapStride, V.self), load(c + 6 * tapStride, V.self))
@@ -303,8 +323,9 @@ private func gradientRows<V: SIMD>(_ g0: V, _ g1: V, _ g2: V, _ g3: V) -> (V, V,
 /// Gᵀ u G for V.scalarCount kernels, entry k of each at u + k · stride; tap t goes to taps + t · tapStride.
 @inline(__always)
 private func kernelAdjointTile<V: SIMD>(_ u: UnsafePointer<Float>, _ stride: Int, _ taps: UnsafeMutablePointer<Float>,
-                                        _ tapStride: Int, _: V.Type) where V.Scalar == Float {
-    withUnsafeTemporaryAllocation(of: V.self, capacity: 18) { t in
+                                        _ tapStride: Int, _: V.Type, _ scratch: UnsafeMutableRawPointer) where V.Scalar == Float {
+    do {
+        let t = scratch.bindMemory(to: V.self, capacity: 18)
         for j in 0..<6 {
             let c = u + j * stride
             let r = kernelAdjointRows(load(c, V.self), load(c + 6 * stride, V.self), load(c + 12 * stride, V.self),
@@ -323,8 +344,9 @@ private func kernelAdjointTile<V: SIMD>(_ u: UnsafePointer<Float>, _ stride: Int
 /// One tile's A g Aᵀ for V.scalarCount channels of a 4×4 gradient patch; entry k goes to out + k · stride.
 @inline(__always)
 private func gradientTile<V: SIMD>(_ g: UnsafePointer<Float>, rowStride: Int, columnStride: Int,
-                                   _ out: UnsafeMutablePointer<Float>, _ stride: Int, _: V.Type) where V.Scalar == Float {
-    withUnsafeTemporaryAllocation(of: V.self, capacity: 24) { t in
+                                   _ out: UnsafeMutablePointer<Float>, _ stride: Int, _: V.Type, _ scratch: UnsafeMutableRawPointer) where V.Scalar == Float {
+    do {
+        let t = scratch.bindMemory(to: V.self, capacity: 24)
         for j in 0..<4 {
             let c = g + j * columnStride
             let r = gradientRows(load(c, V.self), load(c + rowStride, V.self), load(c + 2 * rowStride, V.self),
@@ -370,8 +392,9 @@ private func store<V: SIMD>(_ value: V, _ p: UnsafeMutablePointer<Float>) where 
 /// One tile's Bᵀ d B for V.scalarCount channels; output k goes to out + k · stride.
 @inline(__always)
 private func inputTile<V: SIMD>(_ d: UnsafePointer<Float>, rowStride: Int, columnStride: Int,
-                                _ out: UnsafeMutablePointer<Float>, _ stride: Int, _: V.Type) where V.Scalar == Float {
-    withUnsafeTemporaryAllocation(of: V.self, capacity: 36) { t in
+                                _ out: UnsafeMutablePointer<Float>, _ stride: Int, _: V.Type, _ scratch: UnsafeMutableRawPointer) where V.Scalar == Float {
+    do {
+        let t = scratch.bindMemory(to: V.self, capacity: 36)
         for j in 0..<6 {
             let c = d + j * columnStride
             let r = inputRows(load(c, V.self), load(c + rowStride, V.self), load(c + 2 * rowStride, V.self),
@@ -391,9 +414,10 @@ private func inputTile<V: SIMD>(_ d: UnsafePointer<Float>, rowStride: Int, colum
 /// One tile's Aᵀ m A for V.scalarCount channels, m's entry k at m + k · stride; writes rows × columns outputs.
 @inline(__always)
 private func outputTile<V: SIMD>(_ m: UnsafePointer<Float>, _ stride: Int, _ y: UnsafeMutablePointer<Float>,
-                                 rowStride: Int, columnStride: Int, rows: Int, columns: Int, _: V.Type)
+                                 rowStride: Int, columnStride: Int, rows: Int, columns: Int, _: V.Type, _ scratch: UnsafeMutableRawPointer)
 where V.Scalar == Float {
-    withUnsafeTemporaryAllocation(of: V.self, capacity: 24) { t in
+    do {
+        let t = scratch.bindMemory(to: V.self, capacity: 24)
         for j in 0..<6 {
             let c = m + j * stride
             let r = outputRows(load(c, V.self), load(c + 6 * stride, V.self), load(c + 12 * stride, V.self),
