@@ -208,22 +208,82 @@ private func forEachTapRow(_ geo: ConvGeometry, _ body: (Int, Int, Int, Range<In
 }
 
 /// Depthwise y = conv(x, w): output channel co reads input channel co / (Cout / Cin); y is fully written.
+/// Each input plane is first copied zero-padded and split into `strideW` column phases, so that every tap of a
+/// row of outputs reads contiguous floats; each output is then summed over its taps in registers and written once.
 func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                       batch: Int, cin: Int, cout: Int, _ geo: ConvGeometry) {
     let multiplier = cout / cin, l = geo.outPlane, sw = geo.strideW
+    let rows = (geo.oh - 1) * geo.strideH + (geo.kh - 1) * geo.dilationH + 1
+    let phaseWidth = geo.ow + (geo.kw - 1) * geo.dilationW / sw
     parallelChunks(batch * cout, grain: Swift.max(1, (1 << 14) / Swift.max(geo.taps * l, 1))) { range in
-        for p in range {
-            let co = p % cout
-            let src = x + (p / cout * cin + co / multiplier) * geo.inPlane, dst = y + p * l, wk = w + co * geo.taps
-            dst.update(repeating: 0, count: l)
-            forEachTapRow(geo) { ki, kj, oy, cols, offset in
-                let wv = wk[ki * geo.kw + kj], s = src + offset, d = dst + oy * geo.ow
-                if sw == 1 {
-                    for ox in cols { d[ox] += wv * s[ox] }
-                } else {
-                    for ox in cols { d[ox] += wv * s[ox * sw] }
-                }
+        let phases = UnsafeMutablePointer<Float>.allocate(capacity: sw * rows * phaseWidth)
+        let offsets = UnsafeMutablePointer<Int>.allocate(capacity: geo.taps)
+        defer { phases.deallocate(); offsets.deallocate() }
+        for ki in 0..<geo.kh {
+            for kj in 0..<geo.kw {
+                let column = kj * geo.dilationW
+                offsets[ki * geo.kw + kj] = ((column % sw) * rows + ki * geo.dilationH) * phaseWidth + column / sw
             }
+        }
+        var filled = -1
+        for p in range {
+            let co = p % cout, source = p / cout * cin + co / multiplier
+            if source != filled {
+                fillPhases(x + source * geo.inPlane, geo, rows: rows, width: phaseWidth, into: phases)
+                filled = source
+            }
+            depthwisePlane(phases, w + co * geo.taps, y + p * l, geo, offsets: offsets, rowStep: geo.strideH * phaseWidth)
+        }
+    }
+}
+
+/// Copies one input plane, zero-padded as `geo` pads it, into `strideW` phases [strideW, rows, width]: phase r,
+/// row i, column j holds padded element (i, j · strideW + r).
+private func fillPhases(_ plane: UnsafePointer<Float>, _ geo: ConvGeometry, rows: Int, width: Int,
+                        into phases: UnsafeMutablePointer<Float>) {
+    let sw = geo.strideW
+    for r in 0..<sw {
+        for i in 0..<rows {
+            let dst = phases + (r * rows + i) * width, yIn = i - geo.top
+            guard yIn >= 0 && yIn < geo.h else { dst.update(repeating: 0, count: width); continue }
+            let src = plane + yIn * geo.w + r - geo.left
+            // Columns j whose input j · strideW + r − left lies inside the plane.
+            let first = Swift.min(width, Swift.max(0, (geo.left - r + sw - 1) / sw))
+            let last = geo.w - 1 + geo.left - r
+            let end = last < 0 ? first : Swift.max(first, Swift.min(width, last / sw + 1))
+            dst.update(repeating: 0, count: first)
+            if sw == 1 {
+                (dst + first).update(from: src + first, count: end - first)
+            } else {
+                for j in first..<end { dst[j] = src[j * sw] }
+            }
+            (dst + end).update(repeating: 0, count: width - end)
+        }
+    }
+}
+
+/// One output plane of a depthwise convolution from the phases of its input plane; `offsets[t]` is where tap t
+/// of output row 0 starts in the phases.
+@inline(__always)
+private func depthwisePlane(_ phases: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                            _ geo: ConvGeometry, offsets: UnsafePointer<Int>, rowStep: Int) {
+    let (ow, taps) = (geo.ow, geo.taps)
+    for oy in 0..<geo.oh {
+        let o = out + oy * ow, base = phases + oy * rowStep
+        var ox = 0
+        while ox + 16 <= ow {
+            var acc = SIMD16<Float>()
+            for t in 0..<taps {
+                acc += k[t] * UnsafeRawPointer(base + offsets[t] + ox).loadUnaligned(as: SIMD16<Float>.self)
+            }
+            UnsafeMutableRawPointer(o + ox).storeBytes(of: acc, as: SIMD16<Float>.self)
+            ox += 16
+        }
+        while ox < ow {
+            var acc: Float = 0
+            for t in 0..<taps { acc += k[t] * base[offsets[t] + ox] }
+            o[ox] = acc
+            ox += 1
         }
     }
 }
