@@ -73,6 +73,28 @@ extension Tensor {
     /// Values per task below which batch norm's loops stay on one thread.
     static let normalizationGrain = 1 << 15
 
+    /// x · scale[c] + shift[c] over x [N, C, …] in one pass: inference-mode batch norm with its statistics folded in.
+    public static func channelAffine(_ x: Tensor, scale: Tensor, shift: Tensor) -> Tensor {
+        require(x.rank >= 2 && scale.shape == [x.shape[1]] && shift.shape == [x.shape[1]],
+                "channelAffine: scale \(scale.shape) and shift \(shift.shape) must be [C] for input \(x.shape)")
+        let c = x.shape[1], size = x.shape[2...].reduce(1, *), planes = x.shape[0] * c
+        let out = Storage(count: x.count)
+        let (px, po, pa, pb) = (x.pointer, out.pointer, scale.pointer, shift.pointer)
+        parallelChunks(planes, grain: Swift.max(1, (1 << 15) / Swift.max(size, 1))) { range in
+            for p in range {
+                let a = pa[p % c], b = pb[p % c], src = px + p * size, dst = po + p * size
+                for i in 0..<size { dst[i] = src[i] * a + b }
+            }
+        }
+        return result("channel_affine", x.shape, out, [x, scale, shift]) { g, needs in
+            let channel = [1, c] + [Int](repeating: 1, count: x.rank - 2)
+            let others = [0] + Array(2..<x.rank)
+            return [needs[0] ? g * scale.reshaped(channel) : nil,
+                    needs[1] ? (g * x).sum(axes: others) : nil,
+                    needs[2] ? g.sum(axes: others) : nil]
+        }
+    }
+
     /// Batch normalisation of x [N, C, …] per channel, as `torch.nn.functional.batch_norm`. In training it
     /// normalises with the batch statistics and, when running buffers are given, updates them in place
     /// (running var with the unbiased estimate); otherwise it uses the running statistics.
@@ -91,7 +113,7 @@ extension Tensor {
             if let weight { scale = scale * weight.reshaped(channel) }
             shift = shift * scale
             if let bias { shift = shift + bias.reshaped(channel) }
-            return x * scale + shift
+            return channelAffine(x, scale: scale.reshaped([c]), shift: shift.reshaped([c]))
         }
         let m = n * s
         require(m > 1, "batchNorm: training needs more than one value per channel, got input \(x.shape)")

@@ -113,6 +113,19 @@ func referenceCrossEntropy(_ logits: [Float], _ targets: [Int], classes: Int, ep
         checkSecondOrder([sample([4, 2, 3], seed: 7), sample([2], seed: 8)]) {
             Tensor.batchNorm($0[0], weight: $0[1], bias: nil, runningMean: nil, runningVar: nil, training: true).sigmoid()
         }
+        let rm = sample([2], seed: 12), rv = sample([2], seed: 13, low: 0.5, high: 2)
+        checkSecondOrder([sample([3, 2, 2, 3], seed: 9), sample([2], seed: 10), sample([2], seed: 11)]) {
+            Tensor.batchNorm($0[0], weight: $0[1], bias: $0[2], runningMean: rm, runningVar: rv, training: false).tanh()
+        }
+    }
+
+    /// Inference-mode batch norm is one fused per-channel affine pass: x · scale[c] + shift[c].
+    @Test func channelAffineIsPerChannel() {
+        let x = sample([2, 3, 2, 2], seed: 1), a = sample([3], seed: 2), b = sample([3], seed: 3)
+        let y = Tensor.channelAffine(x, scale: a, shift: b).scalars
+        let (xs, as_, bs) = (x.scalars, a.scalars, b.scalars)
+        expectClose(y, xs.indices.map { xs[$0] * as_[$0 / 4 % 3] + bs[$0 / 4 % 3] }, rtol: 0, atol: 1e-6)
+        checkGradients([x, a, b]) { Tensor.channelAffine($0[0], scale: $0[1], shift: $0[2]) }
     }
 }
 
