@@ -208,90 +208,192 @@ private func forEachTapRow(_ geo: ConvGeometry, _ body: (Int, Int, Int, Range<In
 }
 
 /// Depthwise y = conv(x, w): output channel co reads input channel co / (Cout / Cin); y is fully written.
-/// Each input plane is first copied zero-padded and split into `strideW` column phases, so that every tap of a
-/// row of outputs reads contiguous floats; each output is then summed over its taps in registers and written once.
 func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                       batch: Int, cin: Int, cout: Int, _ geo: ConvGeometry) {
-    let multiplier = cout / cin, l = geo.outPlane, sw = geo.strideW
-    let rows = (geo.oh - 1) * geo.strideH + (geo.kh - 1) * geo.dilationH + 1
-    let phaseWidth = geo.ow + (geo.kw - 1) * geo.dilationW / sw
+    let multiplier = cout / cin, l = geo.outPlane
     parallelChunks(batch * cout, grain: Swift.max(1, (1 << 14) / Swift.max(geo.taps * l, 1))) { range in
-        let phases = UnsafeMutablePointer<Float>.allocate(capacity: sw * rows * phaseWidth)
-        let offsets = UnsafeMutablePointer<Int>.allocate(capacity: geo.taps)
-        defer { phases.deallocate(); offsets.deallocate() }
-        for ki in 0..<geo.kh {
-            for kj in 0..<geo.kw {
-                let column = kj * geo.dilationW
-                offsets[ki * geo.kw + kj] = ((column % sw) * rows + ki * geo.dilationH) * phaseWidth + column / sw
-            }
-        }
+        let phases = PhasedPlane(geo), wide = UnsafeMutablePointer<Float>.allocate(capacity: phases.span)
+        defer { phases.deallocate(); wide.deallocate() }
         var filled = -1
         for p in range {
             let co = p % cout, source = p / cout * cin + co / multiplier
             if source != filled {
-                fillPhases(x + source * geo.inPlane, geo, rows: rows, width: phaseWidth, into: phases)
+                phases.fill(x + source * geo.inPlane)
                 filled = source
             }
-            depthwisePlane(phases, w + co * geo.taps, y + p * l, geo, offsets: offsets, rowStep: geo.strideH * phaseWidth)
+            phases.convolve(w + co * geo.taps, into: y + p * l, wide: wide)
         }
     }
 }
 
-/// Copies one input plane, zero-padded as `geo` pads it, into `strideW` phases [strideW, rows, width]: phase r,
-/// row i, column j holds padded element (i, j · strideW + r).
-private func fillPhases(_ plane: UnsafePointer<Float>, _ geo: ConvGeometry, rows: Int, width: Int,
-                        into phases: UnsafeMutablePointer<Float>) {
-    let sw = geo.strideW
-    for r in 0..<sw {
-        for i in 0..<rows {
-            let dst = phases + (r * rows + i) * width, yIn = i - geo.top
-            guard yIn >= 0 && yIn < geo.h else { dst.update(repeating: 0, count: width); continue }
-            let src = plane + yIn * geo.w + r - geo.left
-            // Columns j whose input j · strideW + r − left lies inside the plane.
-            let first = Swift.min(width, Swift.max(0, (geo.left - r + sw - 1) / sw))
-            let last = geo.w - 1 + geo.left - r
-            let end = last < 0 ? first : Swift.max(first, Swift.min(width, last / sw + 1))
-            dst.update(repeating: 0, count: first)
-            if sw == 1 {
-                (dst + first).update(from: src + first, count: end - first)
-            } else {
-                for j in first..<end { dst[j] = src[j * sw] }
+/// One input plane of a convolution window, copied zero-padded and split into `strideW` column phases so that
+/// every tap of a row of outputs reads contiguous floats: phase r, row i, column j holds padded element
+/// (i, j · strideW + r). Each output is then summed over its taps in registers and written once.
+private struct PhasedPlane {
+    let geo: ConvGeometry
+    let rows, width: Int
+    let buffer: UnsafeMutablePointer<Float>
+    /// Where tap t of output row 0 starts in `buffer`.
+    let offsets: UnsafeMutablePointer<Int>
+
+    init(_ geo: ConvGeometry) {
+        self.geo = geo
+        let sw = geo.strideW
+        rows = (geo.oh - 1) * geo.strideH + (geo.kh - 1) * geo.dilationH + 1
+        width = geo.ow + (geo.kw - 1) * geo.dilationW / sw
+        buffer = .allocate(capacity: sw * rows * width)
+        offsets = .allocate(capacity: geo.taps)
+        for ki in 0..<geo.kh {
+            for kj in 0..<geo.kw {
+                let column = kj * geo.dilationW
+                offsets[ki * geo.kw + kj] = ((column % sw) * rows + ki * geo.dilationH) * width + column / sw
             }
-            (dst + end).update(repeating: 0, count: width - end)
+        }
+    }
+
+    func deallocate() {
+        buffer.deallocate()
+        offsets.deallocate()
+    }
+
+    var rowStep: Int { geo.strideH * width }
+
+    func fill(_ plane: UnsafePointer<Float>) {
+        let sw = geo.strideW
+        for r in 0..<sw {
+            for i in 0..<rows {
+                let dst = buffer + (r * rows + i) * width, yIn = i - geo.top
+                guard yIn >= 0 && yIn < geo.h else { dst.update(repeating: 0, count: width); continue }
+                let src = plane + yIn * geo.w + r - geo.left
+                // Columns j whose input j · strideW + r − left lies inside the plane.
+                let first = Swift.min(width, Swift.max(0, (geo.left - r + sw - 1) / sw))
+                let last = geo.w - 1 + geo.left - r
+                let end = last < 0 ? first : Swift.max(first, Swift.min(width, last / sw + 1))
+                dst.update(repeating: 0, count: first)
+                if sw == 1 {
+                    (dst + first).update(from: src + first, count: end - first)
+                } else {
+                    for j in first..<end { dst[j] = src[j * sw] }
+                }
+                (dst + end).update(repeating: 0, count: width - end)
+            }
+        }
+    }
+
+    /// One output plane: out[oy, ox] = Σ_t k[t] · (tap t of output (oy, ox)). With stride 1, output (oy, ox) sits at
+    /// oy · width + ox of a flat run, so each tap is one long multiply-add over the whole plane (the few columns
+    /// between rows are computed and dropped) into `wide`, which must hold `span` floats.
+    func convolve(_ k: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, wide: UnsafeMutablePointer<Float>) {
+        let (ow, taps, step) = (geo.ow, geo.taps, rowStep)
+        if geo.strideW == 1 && geo.strideH == 1 {
+            multiplyAdd(k, taps: taps, offsets: offsets, buffer, count: span, into: wide)
+            for oy in 0..<geo.oh { (out + oy * ow).update(from: wide + oy * step, count: ow) }
+            return
+        }
+        for oy in 0..<geo.oh {
+            multiplyAdd(k, taps: taps, offsets: offsets, buffer + oy * step, count: ow, into: out + oy * ow)
+        }
+    }
+
+    /// Flat positions a stride-1 plane's outputs span (see `convolve`).
+    var span: Int { (geo.oh - 1) * rowStep + geo.ow }
+
+    /// sums[t] += Σ_{oy, ox} g[oy, ox] · (tap t of output (oy, ox)): one plane's share of the weight gradient.
+    /// With stride 1, g is first laid out as `convolve` lays out outputs (zeros between rows, in `wide`, which must
+    /// hold `span` floats), so each tap is one long dot product.
+    func correlate(_ g: UnsafePointer<Float>, into sums: UnsafeMutablePointer<Float>, wide: UnsafeMutablePointer<Float>) {
+        let ow = geo.ow, step = rowStep
+        if geo.strideW == 1 && geo.strideH == 1 {
+            for oy in 0..<geo.oh {
+                (wide + oy * step).update(from: g + oy * ow, count: ow)
+                if oy + 1 < geo.oh { (wide + oy * step + ow).update(repeating: 0, count: step - ow) }
+            }
+            for t in 0..<geo.taps { sums[t] += dot(wide, buffer + offsets[t], span) }
+            return
+        }
+        for oy in 0..<geo.oh {
+            let gRow = g + oy * ow, base = buffer + oy * step
+            for t in 0..<geo.taps { sums[t] += dot(gRow, base + offsets[t], ow) }
         }
     }
 }
 
-/// One output plane of a depthwise convolution from the phases of its input plane; `offsets[t]` is where tap t
-/// of output row 0 starts in the phases.
+/// out[i] = Σ_t k[t] · source[offsets[t] + i] for i in 0..<count, four 16-wide accumulators at a time.
 @inline(__always)
-private func depthwisePlane(_ phases: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                            _ geo: ConvGeometry, offsets: UnsafePointer<Int>, rowStep: Int) {
-    let (ow, taps) = (geo.ow, geo.taps)
-    for oy in 0..<geo.oh {
-        let o = out + oy * ow, base = phases + oy * rowStep
-        var ox = 0
-        while ox + 16 <= ow {
-            var acc = SIMD16<Float>()
-            for t in 0..<taps {
-                acc += k[t] * UnsafeRawPointer(base + offsets[t] + ox).loadUnaligned(as: SIMD16<Float>.self)
-            }
-            UnsafeMutableRawPointer(o + ox).storeBytes(of: acc, as: SIMD16<Float>.self)
-            ox += 16
+private func multiplyAdd(_ k: UnsafePointer<Float>, taps: Int, offsets: UnsafePointer<Int>, _ source: UnsafePointer<Float>,
+                         count: Int, into out: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+    var i = 0
+    while i + 64 <= count {
+        var (a, b, c, d) = (V(), V(), V(), V())
+        for t in 0..<taps {
+            let w = V(repeating: k[t]), p = source + offsets[t] + i
+            a += w * load(p); b += w * load(p + 16); c += w * load(p + 32); d += w * load(p + 48)
         }
-        while ox < ow {
-            var acc: Float = 0
-            for t in 0..<taps { acc += k[t] * base[offsets[t] + ox] }
-            o[ox] = acc
-            ox += 1
-        }
+        let o = UnsafeMutableRawPointer(out + i)
+        o.storeBytes(of: a, as: V.self); o.storeBytes(of: b, toByteOffset: 64, as: V.self)
+        o.storeBytes(of: c, toByteOffset: 128, as: V.self); o.storeBytes(of: d, toByteOffset: 192, as: V.self)
+        i += 64
     }
+    while i + 16 <= count {
+        var a = V()
+        for t in 0..<taps { a += k[t] * load(source + offsets[t] + i) }
+        UnsafeMutableRawPointer(out + i).storeBytes(of: a, as: V.self)
+        i += 16
+    }
+    while i < count {
+        var a: Float = 0
+        for t in 0..<taps { a += k[t] * source[offsets[t] + i] }
+        out[i] = a
+        i += 1
+    }
+}
+
+/// Dot product of `n` contiguous floats with two 16-wide partial sums.
+@inline(__always)
+private func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    typealias V = SIMD16<Float>
+    var (s, t) = (V(), V())
+    var i = 0
+    while i + 32 <= n {
+        s += UnsafeRawPointer(a + i).loadUnaligned(as: V.self) * UnsafeRawPointer(b + i).loadUnaligned(as: V.self)
+        t += UnsafeRawPointer(a + i + 16).loadUnaligned(as: V.self) * UnsafeRawPointer(b + i + 16).loadUnaligned(as: V.self)
+        i += 32
+    }
+    if i + 16 <= n {
+        s += UnsafeRawPointer(a + i).loadUnaligned(as: V.self) * UnsafeRawPointer(b + i).loadUnaligned(as: V.self)
+        i += 16
+    }
+    var sum = (s + t).sum()
+    while i < n { sum += a[i] * b[i]; i += 1 }
+    return sum
 }
 
 /// Depthwise dx += convInputGrad(g, w), one input plane per task so no two tasks write the same element.
 func depthwiseInputGrad(_ g: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                         batch: Int, cin: Int, cout: Int, _ geo: ConvGeometry) {
     let multiplier = cout / cin, l = geo.outPlane, sw = geo.strideW
+    // Stride 1, one output per input channel: dx is the forward convolution of g, padded by the window's reach
+    // minus the forward padding, with the kernel turned by 180°.
+    let (reachH, reachW) = ((geo.kh - 1) * geo.dilationH, (geo.kw - 1) * geo.dilationW)
+    if multiplier == 1 && geo.strideH == 1 && sw == 1 && geo.top <= reachH && geo.left <= reachW {
+        let turned = ConvGeometry(h: geo.oh, w: geo.ow, kh: geo.kh, kw: geo.kw, oh: geo.h, ow: geo.w, strideH: 1,
+                                  strideW: 1, dilationH: geo.dilationH, dilationW: geo.dilationW,
+                                  top: reachH - geo.top, left: reachW - geo.left, groups: geo.groups)
+        parallelChunks(batch * cin, grain: Swift.max(1, (1 << 14) / Swift.max(geo.taps * geo.inPlane, 1))) { range in
+            let phases = PhasedPlane(turned), kernel = UnsafeMutablePointer<Float>.allocate(capacity: geo.taps)
+            let wide = UnsafeMutablePointer<Float>.allocate(capacity: phases.span)
+            defer { phases.deallocate(); kernel.deallocate(); wide.deallocate() }
+            for p in range {
+                let wk = w + p % cin * geo.taps
+                for t in 0..<geo.taps { kernel[t] = wk[geo.taps - 1 - t] }
+                phases.fill(g + p * l)
+                phases.convolve(kernel, into: dx + p * geo.inPlane, wide: wide)
+            }
+        }
+        return
+    }
     parallelChunks(batch * cin, grain: Swift.max(1, (1 << 14) / Swift.max(geo.taps * l * multiplier, 1))) { range in
         for p in range {
             let dst = dx + p * geo.inPlane
@@ -314,38 +416,15 @@ func depthwiseInputGrad(_ g: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ 
 /// Depthwise dw = convWeightGrad(x, g), one output channel per task.
 func depthwiseWeightGrad(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
                          batch: Int, cin: Int, cout: Int, _ geo: ConvGeometry) {
-    let multiplier = cout / cin, l = geo.outPlane, sw = geo.strideW
+    let multiplier = cout / cin, l = geo.outPlane
     parallelChunks(cout, grain: Swift.max(1, (1 << 14) / Swift.max(geo.taps * l * batch, 1))) { range in
+        let phases = PhasedPlane(geo), wide = UnsafeMutablePointer<Float>.allocate(capacity: phases.span)
+        defer { phases.deallocate(); wide.deallocate() }
         for co in range {
-            let wk = dw + co * geo.taps
             for n in 0..<batch {
-                let src = x + (n * cin + co / multiplier) * geo.inPlane, gp = g + (n * cout + co) * l
-                forEachTapRow(geo) { ki, kj, oy, cols, offset in
-                    let s = src + offset, d = gp + oy * geo.ow
-                    var acc: Float = 0
-                    if sw == 1 {
-                        acc = dot(d + cols.lowerBound, s + cols.lowerBound, cols.count)
-                    } else {
-                        for ox in cols { acc += d[ox] * s[ox * sw] }
-                    }
-                    wk[ki * geo.kw + kj] += acc
-                }
+                phases.fill(x + (n * cin + co / multiplier) * geo.inPlane)
+                phases.correlate(g + (n * cout + co) * l, into: dw + co * geo.taps, wide: wide)
             }
         }
     }
-}
-
-/// Dot product of `n` contiguous floats with eight partial sums, so the loop vectorises.
-@inline(__always)
-private func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-    var acc = SIMD8<Float>()
-    var i = 0
-    while i + 8 <= n {
-        acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
-            * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
-        i += 8
-    }
-    var s = acc.sum()
-    while i < n { s += a[i] * b[i]; i += 1 }
-    return s
 }
