@@ -21,6 +21,17 @@ extension BenchCompare {
             print(String(format: "sgemm 1024², %d thread(s): OpenBLAS %.1f GF/s, PyTorch %@", row.threads, flops / row.graft / 1e9,
                          row.torch.map { String(format: "%.1f GF/s", flops / $0 / 1e9) } ?? "-"))
         }
+        let sgemmRate = Dictionary(rows.filter { $0.key == "sgemm" }.map { ($0.threads, flops / $0.graft) },
+                                   uniquingKeysWith: { a, _ in a })
+        for workload in BenchWorkload.all {
+            guard let work = workload.gemmFlops else { continue }
+            for row in rows where row.key == workload.key {
+                guard let best = sgemmRate[row.threads] else { continue }
+                let rate = work / row.graft
+                print(String(format: "GEMM-bound: %@, %d thread(s): %.1f GF/s, %.0f %% of sgemm's %.1f", workload.key,
+                             row.threads, rate / 1e9, 100 * rate / best, best / 1e9))
+            }
+        }
         let behind = rows.filter { row in
             labels[row.key]?.training == true && row.torch.map { $0 / row.graft < 1.2 } == true
         }

@@ -13,13 +13,40 @@ struct BenchWorkload: Sendable {
     let training: Bool
     /// Builds the model and inputs and returns one call.
     let make: @Sendable () throws -> () -> Void
+    /// Floating-point operations of the call's matrix products, for workloads that are nearly all GEMM: their
+    /// GF/s is set against sgemm's in the same run.
+    var gemmFlops: Double? = nil
+
+    init(key: String, label: String, training: Bool, gemmFlops: Double? = nil,
+         make: @escaping @Sendable () throws -> () -> Void) {
+        (self.key, self.label, self.training, self.gemmFlops, self.make) = (key, label, training, gemmFlops, make)
+    }
+
+    /// MLP 784-512-512-10 at batch 128: forward, weight gradients, and input gradients of all but the first layer.
+    static let mlpFlops: Double = {
+        let layers = [(784, 512), (512, 512), (512, 10)].map { Double($0.0 * $0.1) }
+        return 2 * 128 * (2 * layers.reduce(0, +) + layers.dropFirst().reduce(0, +))
+    }()
+
+    /// MiniLM-L6 over `batch` × `length` tokens: the six layers' projections and feed-forward products plus
+    /// attention's two batched products, ×3 for a full training step (forward, input and weight gradients).
+    static func miniLMFlops(batch: Int, length: Int, training: Bool) -> Double {
+        let (hidden, intermediate, layers) = (384.0, 1536.0, 6.0)
+        let tokens = Double(batch * length)
+        let linear = 2 * tokens * layers * (4 * hidden * hidden + 2 * hidden * intermediate)
+        let attention = 2 * 2 * Double(batch) * Double(length * length) * hidden * layers
+        return (linear + attention) * (training ? 3 : 1)
+    }
 
     /// Every workload, in table order.
     static let all: [BenchWorkload] = [
         BenchWorkload(key: "sgemm", label: "sgemm 1024² (OpenBLAS; torch.mm)", training: false, make: sgemm),
-        BenchWorkload(key: "mlp", label: "MLP 784-512-512-10 b128 SGD step", training: true, make: mlp),
-        BenchWorkload(key: "minilm_fwd", label: "MiniLM-L6 forward 16×128", training: false, make: miniLMForward),
-        BenchWorkload(key: "minilm_full", label: "MiniLM-L6 full fine-tuning step 16×64", training: true) {
+        BenchWorkload(key: "mlp", label: "MLP 784-512-512-10 b128 SGD step", training: true, gemmFlops: mlpFlops,
+                      make: mlp),
+        BenchWorkload(key: "minilm_fwd", label: "MiniLM-L6 forward 16×128", training: false,
+                      gemmFlops: miniLMFlops(batch: 16, length: 128, training: false), make: miniLMForward),
+        BenchWorkload(key: "minilm_full", label: "MiniLM-L6 full fine-tuning step 16×64", training: true,
+                      gemmFlops: miniLMFlops(batch: 16, length: 64, training: true)) {
             try miniLMStep(trainable: ["*"])
         },
         BenchWorkload(key: "minilm_top2", label: "MiniLM-L6 top-2 + head step 16×64", training: true) {
