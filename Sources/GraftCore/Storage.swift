@@ -27,14 +27,18 @@ public final class Storage: @unchecked Sendable {
         values.withUnsafeBufferPointer { if let base = $0.baseAddress { pointer.update(from: base, count: values.count) } }
     }
 
+    /// How many buffers so far came from the system rather than from the pool of freed ones. A training step that
+    /// repeats its shapes takes every buffer from the pool its previous step filled, so this stays put.
+    public static var freshAllocations: Int { BufferPool.shared.fresh.load(ordering: .relaxed) }
+
     deinit { BufferPool.shared.give(UnsafeMutableRawPointer(pointer), bytes: max(count, 1) * MemoryLayout<Float>.stride) }
 
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
 }
 
-/// Keeps freed large buffers for reuse by size. A training step allocates the same shapes every time; fresh
-/// large allocations come from mmap and pay a page fault per 4 KiB on first touch, which makes memory-bound
-/// kernels several times slower. Small buffers go straight to malloc, which is fast for them.
+/// Keeps freed buffers for reuse by size. A training step allocates the same shapes every time; fresh large
+/// allocations come from mmap and pay a page fault per 4 KiB on first touch, which makes memory-bound kernels
+/// several times slower. Small ones are kept too, so that a steady-state step takes nothing from the system.
 final class BufferPool: Sendable {
     static let shared = BufferPool(limit: defaultLimit)
 
@@ -52,40 +56,54 @@ final class BufferPool: Sendable {
         #endif
     }()
 
-    private static let minimumPooled = 1 << 16
-    /// Free buffers by size, kept as addresses (plain integers cross the lock without sendability questions).
-    private let state: Mutex<(free: [Int: [UInt]], bytes: Int)>
+    /// Free buffers by size, kept as addresses (plain integers cross the lock without sendability questions), with
+    /// when each size was last taken or given (a counter), so that a full pool drops the sizes longest unused.
+    private let state: Mutex<(free: [Int: [UInt]], bytes: Int, lastUse: [Int: Int], clock: Int)>
     private let limit: Int
+    /// Buffers taken from the system.
+    let fresh = Atomic<Int>(0)
 
     init(limit: Int) {
         self.limit = limit
-        state = Mutex(([:], 0))
+        state = Mutex(([:], 0, [:], 0))
     }
 
     func take(bytes: Int) -> UnsafeMutableRawPointer {
-        if bytes >= BufferPool.minimumPooled {
-            let reused = state.withLock { s -> UInt? in
-                guard let p = s.free[bytes]?.popLast() else { return nil }
-                s.bytes -= bytes
-                return p
-            }
-            if let reused, let p = UnsafeMutableRawPointer(bitPattern: reused) { return p }
+        let reused = state.withLock { s -> UInt? in
+            s.clock += 1
+            s.lastUse[bytes] = s.clock
+            guard let p = s.free[bytes]?.popLast() else { return nil }
+            s.bytes -= bytes
+            return p
         }
+        if let reused, let p = UnsafeMutableRawPointer(bitPattern: reused) { return p }
+        fresh.wrappingAdd(1, ordering: .relaxed)
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, bytes) == 0, let raw else { fatalError("Storage: cannot allocate \(bytes) bytes") }
         return raw
     }
 
+    /// Keeps `p` for reuse. When that would pass the limit, free buffers of the sizes longest unused go first
+    /// (the shapes of an earlier workload, say); a buffer larger than the whole limit is freed at once.
     func give(_ p: UnsafeMutableRawPointer, bytes: Int) {
-        if bytes >= BufferPool.minimumPooled {
-            let kept = state.withLock { s -> Bool in
-                guard s.bytes + bytes <= limit else { return false }
+        guard bytes <= limit else { free(p); return }
+        let evicted = state.withLock { s -> [UInt] in
+            s.clock += 1
+            s.lastUse[bytes] = s.clock
+            var evicted: [UInt] = []
+            while s.bytes + bytes > limit {
+                guard let stale = s.free.filter({ $0.key != bytes && !$0.value.isEmpty })
+                    .min(by: { s.lastUse[$0.key, default: 0] < s.lastUse[$1.key, default: 0] })?.key else { break }
+                evicted.append(s.free[stale]!.removeLast())
+                if s.free[stale]!.isEmpty { s.free[stale] = nil }
+                s.bytes -= stale
+            }
+            if s.bytes + bytes > limit { evicted.append(UInt(bitPattern: p)) } else {
                 s.free[bytes, default: []].append(UInt(bitPattern: p))
                 s.bytes += bytes
-                return true
             }
-            if kept { return }
+            return evicted
         }
-        free(p)
+        for address in evicted { free(UnsafeMutableRawPointer(bitPattern: address)) }
     }
 }

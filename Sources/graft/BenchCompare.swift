@@ -65,9 +65,10 @@ struct BenchCompare: ParsableCommand {
         var description: String { "the \(threads)-thread run failed (exit \(status))" }
     }
 
-    /// One figure pair: median seconds per call for Graft and (when measured) PyTorch.
+    /// One figure pair: median seconds per call for Graft and (when measured) PyTorch, and the buffers one more
+    /// Graft call took from the system rather than from its pool.
     struct Row {
-        let key: String, threads: Int, graft: Double, torch: Double?
+        let key: String, threads: Int, graft: Double, torch: Double?, newBuffers: Int
     }
 
     /// Runs this command again for one thread count and collects its `ROW` lines; other lines are printed.
@@ -92,8 +93,8 @@ struct BenchCompare: ParsableCommand {
         var rows: [Row] = []
         for line in text.split(separator: "\n") {
             let f = line.split(separator: " ")
-            if f.count == 5, f[0] == "ROW", let t = Int(f[2]), let g = Double(f[3]) {
-                rows.append(Row(key: String(f[1]), threads: t, graft: g, torch: Double(f[4])))
+            if f.count == 6, f[0] == "ROW", let t = Int(f[2]), let g = Double(f[3]), let fresh = Int(f[5]) {
+                rows.append(Row(key: String(f[1]), threads: t, graft: g, torch: Double(f[4]), newBuffers: fresh))
             } else {
                 print(line)
             }
@@ -102,7 +103,8 @@ struct BenchCompare: ParsableCommand {
         return rows
     }
 
-    /// Measures every selected workload at this process's thread count and prints `ROW key threads graft torch|-`.
+    /// Measures every selected workload at this process's thread count and prints
+    /// `ROW key threads graft torch|- new`, the last the buffers one more call took from the system.
     private func runChild(threads count: Int) throws {
         guard kernelThreads == count else {
             throw ValidationError("a child run needs GRAFT_NUM_THREADS=\(count) (Graft's kernels use \(kernelThreads))")
@@ -112,20 +114,25 @@ struct BenchCompare: ParsableCommand {
         let torch = noTorch ? nil : BenchTorchWorker(python: torchPython, threads: count)
         defer { torch?.close() }
         for workload in BenchWorkload.all where selectedKeys.contains(workload.key) {
-            var graftRound = try preparedRound(workload.make(), roundSeconds: seconds)
+            var call = try workload.make()
+            var graftRound = preparedRound(call, roundSeconds: seconds)
             let torchReady = torch?.prepare(workload.key, roundSeconds: seconds) ?? false
             var graftTimes: [Double] = [], torchTimes: [Double] = []
             for _ in 0..<rounds {
                 graftTimes.append(graftRound())
                 if torchReady, let t = torch?.time(workload.key) { torchTimes.append(t) }
             }
-            graftRound = { 0 }  // frees the model before the next workload is built
+            let before = Storage.freshAllocations
+            call()
+            let after = Storage.freshAllocations
+            (call, graftRound) = ({}, { 0 })  // frees the model before the next workload is built
             if torchReady { torch?.release(workload.key) }
             let graft = median(graftTimes), reference = torchTimes.count == rounds ? median(torchTimes) : nil
             FileHandle.standardError.write(Data(String(
                 format: "[%d thread%@] %@: Graft %.2f ms, PyTorch %@\n", count, count == 1 ? "" : "s", workload.key,
                 graft * 1000, reference.map { String(format: "%.2f ms", $0 * 1000) } ?? "-").utf8))
-            print("ROW \(workload.key) \(count) \(graft) \(reference.map { "\($0)" } ?? "-")")
+            print("ROW \(workload.key) \(count) \(graft) \(reference.map { "\($0)" } ?? "-") "
+                  + "\(after - before)")
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GraftCore
 
 extension BenchCompare {
     /// The table: one line per workload and thread count, Graft's and PyTorch's median milliseconds and the speed
@@ -6,16 +7,18 @@ extension BenchCompare {
     /// workloads below the 1.2× target.
     func printComparison(_ rows: [Row]) {
         let labels = Dictionary(uniqueKeysWithValues: BenchWorkload.all.map { ($0.key, $0) })
-        var table = [["workload", "threads", "Graft ms", "PyTorch ms", "Graft ÷ PyTorch"]]
+        var table = [["workload", "threads", "Graft ms", "PyTorch ms", "Graft ÷ PyTorch", "new buffers"]]
         for workload in BenchWorkload.all {
             for row in rows where row.key == workload.key {
                 table.append([workload.label, "\(row.threads)", milliseconds(row.graft), row.torch.map(milliseconds) ?? "-",
-                              row.torch.map { String(format: "%.2f×", $0 / row.graft) } ?? "-"])
+                              row.torch.map { String(format: "%.2f×", $0 / row.graft) } ?? "-",
+                              "\(row.newBuffers)"])
             }
         }
         printTable(table)
         print("ratio = PyTorch time ÷ Graft time (above 1: Graft is faster); medians of \(quick ? 1 : repetitions) "
               + "interleaved round(s) per side.")
+        print("new buffers = tensor buffers one more call took from the system rather than from Graft's pool.")
         let flops = 2.0 * 1024 * 1024 * 1024
         for row in rows where row.key == "sgemm" {
             print(String(format: "sgemm 1024², %d thread(s): OpenBLAS %.1f GF/s, PyTorch %@", row.threads, flops / row.graft / 1e9,

@@ -1,4 +1,7 @@
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import GraftCore
 
 /// conv2d straight from its definition (seven nested loops, Double accumulators) and, for an output gradient `g`,
@@ -230,5 +233,35 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
             _ = Tensor.conv2d(Tensor.zeros([1, 1, 2, 5]), weight: Tensor.zeros([1, 1, 3, 3]))
         }
         expectMessage("conv2d: input [1, 1, 2, 5] padded by (top: 0, bottom: 0, left: 0, right: 0) is smaller than weight [1, 1, 3, 3]", r)
+    }
+}
+
+/// A training step that repeats its shapes takes every buffer from the pool its previous step filled.
+@Suite struct SteadyStateBuffers {
+    @Test func repeatedStepTakesNoNewBuffers() async {
+        // In a process of its own: other tests allocating at the same time would move the counter.
+        await #expect(processExitsWith: .success) {
+            var rng = RandomGenerator(seed: 1)
+            let conv = Tensor.randomNormal([16, 16, 3, 3], std: 0.1, using: &rng)
+            let dense = Tensor.randomNormal([16 * 16 * 16, 10], std: 0.01, using: &rng)
+            for p in [conv, dense] { p.requiresGrad = true }
+            let x = Tensor.randomNormal([8, 16, 16, 16], using: &rng)
+            func step() {
+                let features = Tensor.conv2d(x, weight: conv, padding: .symmetric(1, 1)).relu().reshaped([8, 16 * 16 * 16])
+                let y = features.matmul(dense)
+                (y * y).mean().backward()
+                withNoGrad {
+                    for p in [conv, dense] {
+                        p.pointer.update(from: (p - 0.01 * p.grad!).pointer, count: p.count)
+                        p.grad = nil
+                    }
+                }
+            }
+            step()
+            step()
+            let before = Storage.freshAllocations
+            step()
+            if Storage.freshAllocations != before || before == 0 { exit(1) }
+        }
     }
 }
