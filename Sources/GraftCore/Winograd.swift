@@ -18,8 +18,8 @@ struct WinogradConvolution {
     let tilesH, tilesW, paddedH, paddedW: Int
 
     /// Whether `geo` is a convolution this path computes, and is worth computing this way: 3×3, stride 1, no
-    /// dilation or groups, channel counts in whole SIMD blocks, and feature maps of at least two tiles a side
-    /// (smaller ones spend more on transforms than they save).
+    /// dilation or groups, padding up to 2, at least 16 channels each way in whole SIMD8 blocks (fewer spend more
+    /// on transforms than they save), and maps of at least one whole 4×4 tile.
     static func applies(cin: Int, cout: Int, _ geo: ConvGeometry) -> Bool {
         geo.kh == 3 && geo.kw == 3 && geo.strideH == 1 && geo.strideW == 1 && geo.dilationH == 1
             && geo.dilationW == 1 && geo.groups == 1 && geo.top <= 2 && geo.left <= 2
@@ -59,8 +59,8 @@ struct WinogradConvolution {
         Swift.max(1, Swift.min(batch, WinogradConvolution.passFloats / (36 * tilesPerImage * Swift.max(inC, outC))))
     }
 
-    /// Measured on ResNet-18 steps: smaller passes (1–8 MiB buffers) lose up to a third at two threads, where the
-    /// 36 GEMMs get too small to split well.
+    /// Measured on ResNet-18 steps: smaller passes (1–8 MiB buffers) ran up to twice as slow at two threads, where
+    /// the 36 GEMMs get too small for OpenBLAS to split well.
     static let passFloats = 1 << 22
 
     /// The weight in the Winograd domain, U [36, outC, inC], from w [Cout, Cin, 3, 3]. With `flipped`, the kernel

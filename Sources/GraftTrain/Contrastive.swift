@@ -50,8 +50,8 @@ public final class ContrastivePretraining: StepObjective {
     /// NT-Xent of the fixed evaluation views of `batches`' rows, batch by batch over each global batch as in
     /// training, in inference mode. Its confusion matrix counts anchors whose most similar other view is their
     /// positive: [[retrieved, missed], [missed, retrieved]], so that its accuracy and macro-F1 are both the share
-    /// retrieved. Every rank computes the same figures.
-    public func evaluate(_ batches: Batches) throws -> Evaluation {
+    /// retrieved. Every rank computes the same figures. `onBatch` is called before each batch.
+    public func evaluate(_ batches: Batches, onBatch: (Int) -> Void = { _ in }) throws -> Evaluation {
         model.eval()
         projection.eval()
         let data = batches.inOrder
@@ -59,6 +59,7 @@ public final class ContrastivePretraining: StepObjective {
         var (lossSum, retrieved, anchors) = (0.0, 0, 0)
         try withNoGrad {
             for s in 0..<data.batchCount {
+                onBatch(s)
                 let batch = data.batch(order, step: s, rank: communicator.rank, of: communicator.size)
                 let z = embed(batch.inputs, rows: batch.rows, epoch: 0, views: (2, 3))
                 let all = try communicator.gatherRows(z ?? .zeros([0, embeddingWidth]))

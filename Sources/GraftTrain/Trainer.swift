@@ -74,8 +74,8 @@ public final class Trainer {
     /// A multi-task model's heads: evaluation then reports every task.
     public var tasks: TaskLayout?
     /// Replaces `Evaluation.of` the model's logits when set (contrastive pre-training scores its own loss); called on
-    /// every rank.
-    public var evaluator: ((Batches) throws -> Evaluation)?
+    /// every rank, with a callback to call before each batch (the watchdog's and the progress line's marks).
+    public var evaluator: ((Batches, _ onBatch: (Int) -> Void) throws -> Evaluation)?
     /// Learning rate of each optimizer group before scheduling; strategies change it between stages.
     public var baseRates: [Float]
     /// Called before each epoch (after `model.train()`), e.g. to unfreeze blocks.
@@ -309,14 +309,15 @@ public final class Trainer {
     /// rank evaluates its part of every batch and the sums are reduced, so every rank gets the global figures.
     /// The model is left in eval mode; `fit` switches it back each epoch.
     public func evaluate(_ batches: Batches) throws -> Evaluation {
-        if let evaluator { return try evaluator(batches) }
         progress?.begin("evaluating", total: batches.batchCount, unit: "batches")
         defer { progress?.end() }
-        return try Evaluation.of(model, forward: forward, on: batches, loss: loss, communicator: communicator,
-                                 tasks: tasks) { [watchdog, epochCount, progress] s in
+        let onBatch = { [watchdog, epochCount, progress] (s: Int) in
             watchdog?.mark(epoch: epochCount, step: s)
             progress?.advance(to: s)
         }
+        if let evaluator { return try evaluator(batches, onBatch) }
+        return try Evaluation.of(model, forward: forward, on: batches, loss: loss, communicator: communicator,
+                                 tasks: tasks, onBatch: onBatch)
     }
 
     /// Puts the weights (parameters and buffers) of the best epoch back into the model.
