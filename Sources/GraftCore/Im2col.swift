@@ -370,7 +370,8 @@ private func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int)
     return sum
 }
 
-/// Depthwise dx += convInputGrad(g, w), one input plane per task so no two tasks write the same element.
+/// Depthwise dx = convInputGrad(g, w), one input plane per task so no two tasks write the same element; dx must
+/// start zeroed (the stride-1 path writes each plane, the general one adds each tap into it).
 func depthwiseInputGrad(_ g: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                         batch: Int, cin: Int, cout: Int, _ geo: ConvGeometry) {
     let multiplier = cout / cin, l = geo.outPlane, sw = geo.strideW
