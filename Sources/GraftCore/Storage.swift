@@ -42,19 +42,27 @@ public final class Storage: @unchecked Sendable {
 final class BufferPool: Sendable {
     static let shared = BufferPool(limit: defaultLimit)
 
-    /// An eighth of physical memory, at least 1 GiB and at most 8 GiB; `GRAFT_BUFFER_POOL_MB` sets it. A step
-    /// whose activations outgrow the pool frees the excess and page-faults it back in on the next step
-    /// (EfficientNet-Lite0 at 224 px, batch 16, holds 1.9 GB: with a 1 GiB pool, 29 % of its step went to the
-    /// kernel zeroing fresh pages).
     static let defaultLimit: Int = {
-        if let text = getenv("GRAFT_BUFFER_POOL_MB"), let mb = Int(String(cString: text)), mb >= 0 { return mb << 20 }
         #if canImport(Glibc)
         let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
-        return Swift.min(Swift.max(physical / 8, 1 << 30), 8 << 30)
         #else
-        return 1 << 30
+        let physical = 8 << 30
         #endif
+        let environment = ["GRAFT_BUFFER_POOL_MB", "OMPI_COMM_WORLD_LOCAL_SIZE"].reduce(into: [String: String]()) {
+            if let value = getenv($1) { $0[$1] = String(cString: value) }
+        }
+        return limit(environment: environment, physicalMemory: physical)
     }()
+
+    /// The pool's size in bytes: `GRAFT_BUFFER_POOL_MB` when set, else an eighth of physical memory shared among
+    /// the node's ranks (`OMPI_COMM_WORLD_LOCAL_SIZE`), at least 1 GiB and at most 8 GiB per process. A step whose
+    /// activations outgrow the pool frees the excess and page-faults it back in on the next step (EfficientNet-Lite0
+    /// at 224 px, batch 16, holds 1.9 GB: with a 1 GiB pool, 29 % of its step went to the kernel zeroing pages).
+    static func limit(environment: [String: String], physicalMemory: Int) -> Int {
+        if let text = environment["GRAFT_BUFFER_POOL_MB"], let mb = Int(text), mb >= 0 { return mb << 20 }
+        let ranks = Swift.max(1, environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) } ?? 1)
+        return Swift.min(Swift.max(physicalMemory / 8 / ranks, 1 << 30), 8 << 30)
+    }
 
     /// Free buffers by size, kept as addresses (plain integers cross the lock without sendability questions), with
     /// when each size was last taken or given (a counter), so that a full pool drops the sizes longest unused.

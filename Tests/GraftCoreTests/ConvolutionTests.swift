@@ -238,6 +238,17 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
 
 /// A training step that repeats its shapes takes every buffer from the pool its previous step filled.
 @Suite struct SteadyStateBuffers {
+    /// An eighth of memory shared by the node's ranks, within 1–8 GiB, unless GRAFT_BUFFER_POOL_MB says otherwise.
+    @Test func poolLimit() {
+        let gib = 1 << 30
+        #expect(BufferPool.limit(environment: [:], physicalMemory: 24 * gib) == 3 * gib)
+        #expect(BufferPool.limit(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "2"], physicalMemory: 24 * gib) == 3 * gib / 2)
+        #expect(BufferPool.limit(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "8"], physicalMemory: 24 * gib) == gib)
+        #expect(BufferPool.limit(environment: [:], physicalMemory: 512 * gib) == 8 * gib)
+        #expect(BufferPool.limit(environment: ["GRAFT_BUFFER_POOL_MB": "100", "OMPI_COMM_WORLD_LOCAL_SIZE": "4"],
+                                 physicalMemory: 24 * gib) == 100 << 20)
+    }
+
     @Test func repeatedStepTakesNoNewBuffers() async {
         // In a process of its own: other tests allocating at the same time would move the counter.
         await #expect(processExitsWith: .success) {
