@@ -77,6 +77,14 @@ extension Tensor {
     /// [Cout], as `torch.nn.functional.conv2d` (with TensorFlow's "SAME" and asymmetric padding besides).
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
                               padding: Padding = .valid, dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
+        let geo = convGeometry(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,
+                               groups: groups)
+        return convolution(x, weight, bias, geo)
+    }
+
+    /// The checked geometry of conv2d(x, weight, bias) under the given window settings.
+    static func convGeometry(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: Padding,
+                             dilation: (Int, Int), groups: Int) -> ConvGeometry {
         require(x.rank == 4 && weight.rank == 4,
                      "conv2d: input \(x.shape) and weight \(weight.shape) must both have rank 4 (NCHW, [Cout, Cin/groups, kh, kw])")
         let (cin, cout) = (x.shape[1], weight.shape[0])
@@ -98,24 +106,16 @@ extension Tensor {
         let ow = windowCount(w, kernel: kw, stride: stride.1, dilation: dilation.1, before: pad.left, after: pad.right)
         require(oh > 0 && ow > 0,
                      "conv2d: input \(x.shape) padded by \(pad) is smaller than weight \(weight.shape) dilated by \(dilation)")
-        let geo = ConvGeometry(h: h, w: w, kh: kh, kw: kw, oh: oh, ow: ow, strideH: stride.0, strideW: stride.1,
-                               dilationH: dilation.0, dilationW: dilation.1, top: pad.top, left: pad.left, groups: groups)
-        return convolution(x, weight, bias, geo)
+        return ConvGeometry(h: h, w: w, kh: kh, kw: kw, oh: oh, ow: ow, strideH: stride.0, strideW: stride.1,
+                            dilationH: dilation.0, dilationW: dilation.1, top: pad.top, left: pad.left, groups: groups)
     }
 
     /// y = conv(x, w) + b, the first of three recorded primitives whose backward rules are one another.
     static func convolution(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ geo: ConvGeometry) -> Tensor {
-        let (n, cin, cout) = (x.shape[0], x.shape[1], weight.shape[0])
+        let (n, cout) = (x.shape[0], weight.shape[0])
         let out = Storage(count: n * cout * geo.outPlane)
         if out.count > 0 {
-            if isDepthwise(cin: cin, geo) {
-                depthwiseForward(x.pointer, weight.pointer, out.pointer, batch: n, cin: cin, cout: cout, geo)
-            } else if WinogradConvolution.applies(cin: cin, cout: cout, geo) {
-                let plan = WinogradConvolution(forward: geo, cin: cin, cout: cout)
-                plan.run(x.pointer, plan.transformWeight(weight.pointer, flipped: false), batch: n, into: out.pointer)
-            } else {
-                gemmConvForward(x.pointer, weight.pointer, out.pointer, batch: n, cin: cin, cout: cout, geo)
-            }
+            convolve(x, weight, geo, into: out.pointer, then: nil)
             if let bias { addChannelBias(bias.pointer, to: out.pointer, planes: n * cout, channels: cout, size: geo.outPlane) }
         }
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
@@ -165,6 +165,24 @@ extension Tensor {
             [needs[0] ? convInputGrad(g, gz, geo) : nil,
              needs[1] ? convolution(x, gz, nil, geo) : nil]
         }
+    }
+
+    /// y = conv(x, w), fully written, by the fastest kernel for `geo`, then `epilogue` over every output element:
+    /// inside the Winograd path's last pass over the output, or as one pass of its own after the others.
+    static func convolve(_ x: Tensor, _ weight: Tensor, _ geo: ConvGeometry, into y: UnsafeMutablePointer<Float>,
+                         then epilogue: ChannelEpilogue?) {
+        let (n, cin, cout) = (x.shape[0], x.shape[1], weight.shape[0])
+        if WinogradConvolution.applies(cin: cin, cout: cout, geo) {
+            let plan = WinogradConvolution(forward: geo, cin: cin, cout: cout)
+            plan.run(x.pointer, plan.transformWeight(weight.pointer, flipped: false), batch: n, into: y, then: epilogue)
+            return
+        }
+        if isDepthwise(cin: cin, geo) {
+            depthwiseForward(x.pointer, weight.pointer, y, batch: n, cin: cin, cout: cout, geo)
+        } else {
+            gemmConvForward(x.pointer, weight.pointer, y, batch: n, cin: cin, cout: cout, geo)
+        }
+        epilogue?.apply(to: y, planes: n * cout, size: geo.outPlane)
     }
 
     /// One input channel per group: a GEMM would have a single row per group, so a direct loop is faster.

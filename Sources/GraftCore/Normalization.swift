@@ -95,6 +95,18 @@ extension Tensor {
         }
     }
 
+    /// Inference-mode batch norm as a per-channel affine map x · scale + shift, both [C]: scale = weight / √(var + eps),
+    /// shift = bias − mean · scale. Differentiable in weight and bias; the running statistics are constants.
+    public static func batchNormAffine(weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVar: Tensor,
+                                       eps: Float) -> (scale: Tensor, shift: Tensor) {
+        let rstd = withNoGrad { (runningVar + eps).sqrt() }
+        var scale = 1 / rstd, shift = -runningMean.detached()
+        if let weight { scale = scale * weight }
+        shift = shift * scale
+        if let bias { shift = shift + bias }
+        return (scale, shift)
+    }
+
     /// Batch normalisation of x [N, C, …] per channel, as `torch.nn.functional.batch_norm`. In training it
     /// normalises with the batch statistics and, when running buffers are given, updates them in place
     /// (running var with the unbiased estimate); otherwise it uses the running statistics.
@@ -108,12 +120,9 @@ extension Tensor {
         let channel = [1, c] + [Int](repeating: 1, count: x.rank - 2)
         if !training {
             guard let runningMean, let runningVar else { fatalError("batchNorm: eval mode needs running statistics") }
-            let rstd = withNoGrad { (runningVar + eps).sqrt() }
-            var scale = (1 / rstd).reshaped(channel), shift = (-runningMean.detached()).reshaped(channel)
-            if let weight { scale = scale * weight.reshaped(channel) }
-            shift = shift * scale
-            if let bias { shift = shift + bias.reshaped(channel) }
-            return channelAffine(x, scale: scale.reshaped([c]), shift: shift.reshaped([c]))
+            let (scale, shift) = batchNormAffine(weight: weight, bias: bias, runningMean: runningMean,
+                                                 runningVar: runningVar, eps: eps)
+            return channelAffine(x, scale: scale, shift: shift)
         }
         let m = n * s
         require(m > 1, "batchNorm: training needs more than one value per channel, got input \(x.shape)")

@@ -90,8 +90,8 @@ public final class EfficientNetLite: Module, BlockClassifier {
         let channels = convStem.weight.shape[1]
         require(x.rank == 4 && x.shape[1] == channels,
                 "EfficientNetLite: input must be [N, \(channels), H, W], got \(x.shape)")
-        let h = mbconvBlocks(bn0(convStem(x)).relu6())
-        return avgPooling(bn1(convHead(h)).relu6()).flattened(from: 1)
+        let h = mbconvBlocks(convStem(x, then: bn0, activation: .relu6))
+        return avgPooling(convHead(h, then: bn1, activation: .relu6)).flattened(from: 1)
     }
 
     /// Logits [N, classes]; dropout acts in training mode only.
@@ -148,9 +148,8 @@ public final class MBConvBlock: Module, UnaryLayer {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var h = x
-        if let expandConv, let bn0 { h = bn0(expandConv(h)).relu6() }
-        h = bn2(projectConv(bn1(depthwiseConv(h)).relu6()))
-        return hasSkip ? h + x : h
+        if let expandConv, let bn0 { h = expandConv(h, then: bn0, activation: .relu6) }
+        return projectConv(depthwiseConv(h, then: bn1, activation: .relu6), then: bn2, adding: hasSkip ? x : nil)
     }
 }
 

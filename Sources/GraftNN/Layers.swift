@@ -92,6 +92,29 @@ public final class BatchNorm: Module, UnaryLayer {
     }
 }
 
+extension BatchNorm {
+    /// The per-channel scale and shift [C] this layer applies in inference mode; nil in training mode.
+    public var inferenceAffine: (scale: Tensor, shift: Tensor)? {
+        isTraining ? nil : Tensor.batchNormAffine(weight: weight, bias: bias, runningMean: runningMean,
+                                                  runningVar: runningVar, eps: eps)
+    }
+}
+
+extension Conv2d {
+    /// activation(bn(self(x)) + residual). With `bn` in inference mode this is one op, `Tensor.conv2dAffine`,
+    /// which writes the output in a single pass when nothing needs a gradient; in training mode it is those calls
+    /// in turn.
+    public func callAsFunction(_ x: Tensor, then bn: BatchNorm, adding residual: Tensor? = nil,
+                               activation: BlockActivation = .identity) -> Tensor {
+        guard let (scale, shift) = bn.inferenceAffine else {
+            let y = bn(self(x))
+            return activation(residual.map { y + $0 } ?? y)
+        }
+        return Tensor.conv2dAffine(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,
+                                   groups: groups, scale: scale, shift: shift, adding: residual, activation: activation)
+    }
+}
+
 /// Layer normalisation over the last axis, as `torch.nn.LayerNorm(dim)`.
 public final class LayerNorm: Module, UnaryLayer {
     public let weight: Tensor

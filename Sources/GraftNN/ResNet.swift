@@ -85,7 +85,7 @@ public final class ResNet: Module, BlockClassifier {
     public func features(_ x: Tensor) -> Tensor {
         let channels = conv1.weight.shape[1]
         require(x.rank == 4 && x.shape[1] == channels, "ResNet: input must be [N, \(channels), H, W], got \(x.shape)")
-        var h = relu(bn1(conv1(x)))
+        var h = conv1(x, then: bn1, activation: .relu)
         if let maxpool { h = maxpool(h) }
         return avgpool(layer4(layer3(layer2(layer1(h))))).flattened(from: 1)
     }
@@ -127,8 +127,8 @@ public final class BasicBlock: Module, UnaryLayer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let h = bn2(conv2(bn1(conv1(x)).relu()))
-        return (h + (downsample?(x) ?? x)).relu()
+        let h = conv1(x, then: bn1, activation: .relu)
+        return conv2(h, then: bn2, adding: downsample?(x) ?? x, activation: .relu)
     }
 }
 
@@ -157,8 +157,8 @@ public final class Bottleneck: Module, UnaryLayer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let h = bn2(conv2(bn1(conv1(x)).relu())).relu()
-        return (bn3(conv3(h)) + (downsample?(x) ?? x)).relu()
+        let h = conv2(conv1(x, then: bn1, activation: .relu), then: bn2, activation: .relu)
+        return conv3(h, then: bn3, adding: downsample?(x) ?? x, activation: .relu)
     }
 }
 

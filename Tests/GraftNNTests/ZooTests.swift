@@ -106,6 +106,10 @@ struct ZooTests {
         let y = block(x)
         #expect(y.shape == expected.output.shape)
         #expect(relativeError(y, expected.output.tensor) <= 1e-4, "\(name) \(mode): output")
+        if mode == "eval" {
+            // Without a graph, each convolution and its batch norm (and residual, activation) are one fused op.
+            #expect(relativeError(withNoGrad { block(x) }, expected.output.tensor) <= 1e-4, "\(name): fused output")
+        }
         let parameters = block.namedParameters()
         let grads = grad(of: (y * fixture.probe.tensor).sum(), wrt: [x] + parameters.map(\.1))
         #expect(relativeError(grads[0], expected.inputGrad.tensor) <= 1e-3, "\(name) \(mode): input gradient")
