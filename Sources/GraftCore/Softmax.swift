@@ -21,9 +21,7 @@ extension Tensor {
         if ax != rank - 1 { return transposed(ax, -1).softmax(axis: -1).transposed(ax, -1) }
         let out = Storage(count: count)
         forEachRow(self, out) { x, y, n in
-            var m = -Float.infinity
-            for i in 0..<n { m = Swift.max(m, x[i]) }
-            let inv = 1 / expShifted(x, y, n, shift: m)
+            let inv = 1 / expShifted(x, y, n, shift: rowMax(x, n))
             for i in 0..<n { y[i] *= inv }
         }
         return Tensor.result("softmax", shape, out, [self]) { g, _ in
@@ -39,8 +37,7 @@ extension Tensor {
         if ax != rank - 1 { return transposed(ax, -1).logSoftmax(axis: -1).transposed(ax, -1) }
         let out = Storage(count: count)
         forEachRow(self, out) { x, y, n in
-            var m = -Float.infinity
-            for i in 0..<n { m = Swift.max(m, x[i]) }
+            let m = rowMax(x, n)
             let lse = m + logf(expShifted(x, y, n, shift: m))
             for i in 0..<n { y[i] = x[i] - lse }
         }

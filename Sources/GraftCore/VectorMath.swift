@@ -51,6 +51,50 @@ func expShifted(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n
 
 /// erf(x) as a rational function of x (odd degree-13 numerator, even degree-8 denominator, x clamped to
 /// [−4, 4]); absolute error under 4e-7 in Float (3 ulp near ±1). Pure arithmetic, so loops over it vectorise, unlike libm's erff.
+/// max over x[0..<n] (−∞ when empty), eight lanes at a time: a scalar max loop carries one dependency chain that the
+/// compiler may not split, since max is not reassociated for floats.
+@inline(__always)
+func rowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    var i = 0, acc = SIMD8<Float>(repeating: -.infinity)
+    while i + 8 <= n {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        acc.replace(with: v, where: v .> acc)
+        i += 8
+    }
+    var m = lanesMax(acc)
+    while i < n { m = Swift.max(m, x[i]); i += 1 }
+    return m
+}
+
+@inline(__always)
+private func lanesMax(_ v: SIMD8<Float>) -> Float {
+    let a = pointwiseMaxHalf(v.lowHalf, v.highHalf)
+    return Swift.max(Swift.max(a[0], a[1]), Swift.max(a[2], a[3]))
+}
+
+@inline(__always)
+private func pointwiseMaxHalf(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> { a.replacing(with: b, where: b .> a) }
+
+/// y = x + a over n floats, returning max(y) as `rowMax` does.
+@inline(__always)
+func addRowMax(_ x: UnsafePointer<Float>, _ a: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
+    var i = 0, acc = SIMD8<Float>(repeating: -.infinity)
+    while i + 8 <= n {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+            + UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(y + i).storeBytes(of: v, as: SIMD8<Float>.self)
+        acc.replace(with: v, where: v .> acc)
+        i += 8
+    }
+    var m = lanesMax(acc)
+    while i < n {
+        y[i] = x[i] + a[i]
+        m = Swift.max(m, y[i])
+        i += 1
+    }
+    return m
+}
+
 @inline(__always)
 func erfRational(_ x: Float) -> Float {
     let x = Swift.min(Swift.max(x, -4), 4), x2 = x * x

@@ -34,14 +34,10 @@ public final class MultiHeadSelfAttention: Module {
     /// x [B, S, H]; `additiveMask` [B, 1, 1, S] holds 0 for tokens to attend and a large negative number for padding.
     public func callAsFunction(_ x: Tensor, additiveMask: Tensor?) -> Tensor {
         require(x.rank == 3, "MultiHeadSelfAttention: input must be [batch, sequence, hidden], got \(x.shape)")
-        let (b, s, h) = (x.shape[0], x.shape[1], x.shape[2])
-        let d = h / heads
-        func split(_ t: Tensor) -> Tensor { t.reshaped([b, s, heads, d]).permuted([0, 2, 1, 3]) }
-        let q = split(query(x)), k = split(key(x)), v = split(value(x))
-        var scores = Tensor.gemm(q, k, transB: true) * (1 / Float(d).squareRoot())
-        if let additiveMask { scores = scores + additiveMask }
-        let probabilities = dropout(scores.softmax(axis: -1))
-        return Tensor.gemm(probabilities, v).permuted([0, 2, 1, 3]).reshaped([b, s, h])
+        let d = x.shape[2] / heads
+        let scores = Tensor.headScores(query(x), key(x), heads: heads, alpha: 1 / Float(d).squareRoot())
+        let probabilities = dropout(additiveMask.map { scores.softmax(addingRowMask: $0) } ?? scores.softmax(axis: -1))
+        return Tensor.headMix(probabilities, value(x), heads: heads)
     }
 }
 
