@@ -48,7 +48,9 @@ struct Power: FloatFunction1 { let p: Float; func callAsFunction(_ x: Float) -> 
 struct Absolute: FloatFunction1 { func callAsFunction(_ x: Float) -> Float { Swift.abs(x) } }
 struct Sign: FloatFunction1 { func callAsFunction(_ x: Float) -> Float { x > 0 ? 1 : (x < 0 ? -1 : 0) } }
 struct HyperbolicTangent: FloatFunction1 { func callAsFunction(_ x: Float) -> Float { tanhf(x) } }
-struct Sigmoid: FloatFunction1 { func callAsFunction(_ x: Float) -> Float { 1 / (1 + exp1(-x)) } }
+struct Sigmoid: FloatFunction8 {
+    func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> { 1 / (1 + exp8(-x)) }
+}
 struct Relu: FloatFunction1 { func callAsFunction(_ x: Float) -> Float { Swift.max(x, 0) } }
 struct Clamp: FloatFunction1 {
     let lo: Float, hi: Float
@@ -60,12 +62,12 @@ struct InsideInterval: FloatFunction1 {
     func callAsFunction(_ x: Float) -> Float { x >= lo && x <= hi ? 1 : 0 }
 }
 /// GELU, exact erf form.
-struct Gelu: FloatFunction1 {
-    func callAsFunction(_ x: Float) -> Float { 0.5 * x * (1 + erfRational(x * 0.70710678118654752)) }
+struct Gelu: FloatFunction8 {
+    func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> { 0.5 * x * (1 + erf8(x * 0.70710678118654752)) }
 }
 /// d gelu / dx = Φ(x) + x·φ(x).
-struct GeluDerivative: FloatFunction1 {
-    func callAsFunction(_ x: Float) -> Float {
-        0.5 * (1 + erfRational(x * 0.70710678118654752)) + x * 0.3989422804014327 * exp1(-0.5 * x * x)
+struct GeluDerivative: FloatFunction8 {
+    func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        0.5 * (1 + erf8(x * 0.70710678118654752)) + x * 0.3989422804014327 * exp8(-0.5 * x * x)
     }
 }

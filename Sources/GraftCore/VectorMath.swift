@@ -95,17 +95,22 @@ func addRowMax(_ x: UnsafePointer<Float>, _ a: UnsafePointer<Float>, _ y: Unsafe
     return m
 }
 
+/// erf on eight lanes by a rational approximation: x clamped to [−4, 4] (beyond it erf is ±1 in float), an odd
+/// polynomial in x over an even one; errors stay at float rounding level.
 @inline(__always)
-func erfRational(_ x: Float) -> Float {
-    let x = Swift.min(Swift.max(x, -4), 4), x2 = x * x
-    var p: Float = -2.72614225801306e-10
+func erf8(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    var x = x
+    x.replace(with: 4, where: x .> 4)
+    x.replace(with: -4, where: x .< -4)
+    let x2 = x * x
+    var p = SIMD8<Float>(repeating: -2.72614225801306e-10)
     p = p * x2 + 2.77068142495902e-08
     p = p * x2 - 2.10102402082508e-06
     p = p * x2 - 5.69250639462346e-05
     p = p * x2 - 7.34990630326855e-04
     p = p * x2 - 2.95459980854025e-03
     p = p * x2 - 1.60960333262415e-02
-    var q: Float = -1.45660718464996e-05
+    var q = SIMD8<Float>(repeating: -1.45660718464996e-05)
     q = q * x2 - 2.13374055278905e-04
     q = q * x2 - 1.68282697438203e-03
     q = q * x2 - 7.37332916720468e-03

@@ -25,6 +25,15 @@ func awayFromKinks(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
         expectClose(x.sigmoid().scalars, x.scalars.map { 1 / (1 + Foundation.exp(-$0)) })
         // torch.nn.functional.gelu(torch.tensor([-2, -0.5, 0.5, 3, 7])) (exact erf form)
         expectClose(x.gelu().scalars, [-0.04550027, -0.15426877, 0.34573123, 2.99595031, 7.0])
+        // 19 values: two runs of eight lanes and a scalar tail, against the double-precision formulas.
+        let wide = Tensor((0..<19).map { Float($0) * 0.5 - 4.7 }, shape: [19])
+        let phi = { (v: Double) in 0.5 * (1 + Foundation.erf(v / 2.0.squareRoot())) }
+        expectClose(wide.gelu().scalars, wide.scalars.map { Float(Double($0) * phi(Double($0))) }, rtol: 1e-5, atol: 1e-6)
+        expectClose(wide.geluDerivative().scalars, wide.scalars.map {
+            let v = Double($0)
+            return Float(phi(v) + v * Foundation.exp(-v * v / 2) / (2 * Double.pi).squareRoot())
+        }, rtol: 1e-5, atol: 1e-6)
+        expectClose(wide.sigmoid().scalars, wide.scalars.map { 1 / (1 + Foundation.exp(-$0)) })
         let p = Tensor([0.25, 1, 4], shape: [3])
         expectClose(p.sqrt().scalars, [0.5, 1, 2])
         expectClose(p.log().scalars, [-1.3862944, 0, 1.3862944])
@@ -101,8 +110,11 @@ func awayFromKinks(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
         var worst: Double = 0
         var x: Float = -6
         while x < 6 {
-            worst = max(worst, Swift.abs(Double(erfRational(x)) - Foundation.erf(Double(x))))
-            x += 0.001
+            // Eight neighbouring points a lane each, so that every lane is checked.
+            let lanes = SIMD8<Float>((0..<8).map { x + Float($0) * 0.001 })
+            let y = erf8(lanes)
+            for i in 0..<8 { worst = max(worst, Swift.abs(Double(y[i]) - Foundation.erf(Double(lanes[i])))) }
+            x += 0.008
         }
         #expect(worst < 5e-7, "worst absolute error \(worst)")
     }
