@@ -77,10 +77,18 @@ extension Tensor {
         return (q.shape[0], q.shape[1], k.shape[1], q.shape[2] / heads)
     }
 
-    /// `body(batchRow, head)` for every pair.
+    /// `body(batchRow, head)` for every pair. With several threads each takes a share of the pairs and OpenBLAS runs
+    /// single-threaded: one head's GEMM is too small to split well.
     private static func forEachHead(batch: Int, heads: Int, _ body: (Int, Int) -> Void) {
-        for n in 0..<batch {
-            for h in 0..<heads { body(n, h) }
+        let pairs = batch * heads
+        guard kernelThreads > 1 && pairs > 1 else {
+            for p in 0..<pairs { body(p / heads, p % heads) }
+            return
+        }
+        withSingleThreadedBLAS {
+            parallelChunks(pairs, grain: 1) { range in
+                for p in range { body(p / heads, p % heads) }
+            }
         }
     }
 }

@@ -1,3 +1,4 @@
+import CBLAS
 import Dispatch
 
 /// The number of worker threads Graft's own kernels split large loops over: `GRAFT_NUM_THREADS` if set
@@ -32,6 +33,14 @@ public func parallelChunks(_ count: Int, grain: Int, _ body: (Range<Int>) -> Voi
             shared.value(lo..<min(count, lo + per))
         }
     }
+}
+
+/// Runs `body` with OpenBLAS held to one thread: for loops that give each worker thread GEMMs of its own.
+func withSingleThreadedBLAS<T>(_ body: () -> T) -> T {
+    let saved = openblas_get_num_threads()
+    openblas_set_num_threads(1)
+    defer { openblas_set_num_threads(saved) }
+    return body()
 }
 
 struct UncheckedSendable<T>: @unchecked Sendable {

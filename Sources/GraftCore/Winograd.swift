@@ -107,16 +107,15 @@ struct WinogradConvolution {
         let groups = Swift.min(kernelThreads, batch)
         guard groups > 1 else { return run(x, u, batch: batch, into: y, epilogue, parallel: true) }
         let per = (batch + groups - 1) / groups
-        let saved = openblas_get_num_threads()
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(saved) }
         let (xs, ys) = (UncheckedSendable(x), UncheckedSendable(y))
-        DispatchQueue.concurrentPerform(iterations: groups) { g in
-            let first = g * per, count = Swift.min(per, batch - first)
-            guard count > 0 else { return }
-            let offset = first * outC * oh * ow
-            run(xs.value + first * inC * h * w, u, batch: count, into: ys.value + offset, epilogue?.advanced(by: offset),
-                parallel: false)
+        withSingleThreadedBLAS {
+            DispatchQueue.concurrentPerform(iterations: groups) { g in
+                let first = g * per, count = Swift.min(per, batch - first)
+                guard count > 0 else { return }
+                let offset = first * outC * oh * ow
+                run(xs.value + first * inC * h * w, u, batch: count, into: ys.value + offset,
+                    epilogue?.advanced(by: offset), parallel: false)
+            }
         }
     }
 
