@@ -63,9 +63,7 @@ extension Tensor {
             }
         }
         return Tensor.result("masked_softmax", shape, out, [self]) { g, _ in
-            let y = savedOutput(self.shape, out) { self.softmax(addingRowMask: mask) }
-            let gy = g * y
-            return [gy - y * gy.sum(axes: [-1], keepDims: true)]
+            [Tensor.softmaxGradient(g, savedOutput(self.shape, out) { self.softmax(addingRowMask: mask) })]
         }
     }
 

@@ -25,10 +25,14 @@ extension Tensor {
             for i in 0..<n { y[i] *= inv }
         }
         return Tensor.result("softmax", shape, out, [self]) { g, _ in
-            let y = savedOutput(self.shape, out) { self.softmax(axis: -1) }
-            let gy = g * y
-            return [gy - y * gy.sum(axes: [-1], keepDims: true)]
+            [Tensor.softmaxGradient(g, savedOutput(self.shape, out) { self.softmax(axis: -1) })]
         }
+    }
+
+    /// The gradient through a softmax over the last axis whose output is y: y ⊙ (g − Σ g ⊙ y).
+    static func softmaxGradient(_ g: Tensor, _ y: Tensor) -> Tensor {
+        let gy = g * y
+        return gy - y * gy.sum(axes: [-1], keepDims: true)
     }
 
     /// log(softmax(x)) along `axis`, computed stably as x − logsumexp(x).

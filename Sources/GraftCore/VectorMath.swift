@@ -49,8 +49,6 @@ func expShifted(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n
     return s
 }
 
-/// erf(x) as a rational function of x (odd degree-13 numerator, even degree-8 denominator, x clamped to
-/// [−4, 4]); absolute error under 4e-7 in Float (3 ulp near ±1). Pure arithmetic, so loops over it vectorise, unlike libm's erff.
 /// max over x[0..<n] (−∞ when empty), eight lanes at a time: a scalar max loop carries one dependency chain that the
 /// compiler may not split, since max is not reassociated for floats.
 @inline(__always)
@@ -95,8 +93,8 @@ func addRowMax(_ x: UnsafePointer<Float>, _ a: UnsafePointer<Float>, _ y: Unsafe
     return m
 }
 
-/// erf on eight lanes by a rational approximation: x clamped to [−4, 4] (beyond it erf is ±1 in float), an odd
-/// polynomial in x over an even one; errors stay at float rounding level.
+/// erf on eight lanes as a rational function of x (odd degree-13 numerator, even degree-8 denominator, x clamped to
+/// [−4, 4]); absolute error under 4e-7 in Float (3 ulp near ±1). Pure arithmetic, unlike libm's scalar erff.
 @inline(__always)
 func erf8(_ x: SIMD8<Float>) -> SIMD8<Float> {
     var x = x
