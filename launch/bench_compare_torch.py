@@ -66,12 +66,16 @@ class BasicBlock(nn.Module):
         return F.relu(h + (x if self.downsample is None else self.downsample(x)))
 
 
-class ResNet18Small(nn.Module):
-    """ResNet-18 with Graft's small-image stem: 3×3 stride-1 conv1, no max-pool."""
+class ResNet18(nn.Module):
+    """ResNet-18 with Graft's small-image stem (3×3 stride-1 conv1, no max-pool) or ImageNet's (7×7 stride 2, then
+    a 3×3 stride-2 max-pool)."""
 
-    def __init__(self, classes):
+    def __init__(self, classes, small_image_stem=True):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+        if small_image_stem:
+            self.conv1, self.maxpool = nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.Identity()
+        else:
+            self.conv1, self.maxpool = nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.MaxPool2d(3, 2, 1)
         self.bn1 = nn.BatchNorm2d(64)
         layers, cin = [], 64
         for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
@@ -81,7 +85,7 @@ class ResNet18Small(nn.Module):
         self.fc = nn.Linear(512, classes)
 
     def forward(self, x):
-        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.maxpool(F.relu(self.bn1(self.conv1(x))))
         h = self.layer4(self.layer3(self.layer2(self.layer1(h))))
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
 
@@ -215,8 +219,8 @@ def minilm_lora_step():
     return sgd_step(model, parameters, 1e-4, lambda: F.cross_entropy(model(ids, mask), labels))
 
 
-def resnet_step(trainable):
-    model = ResNet18Small(10)
+def resnet_step(trainable, small_image_stem=True):
+    model = ResNet18(10, small_image_stem)
     x, labels = torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
     parameters = freeze(model, trainable)
     return sgd_step(model, parameters, 1e-4, lambda: F.cross_entropy(model(x), labels))
@@ -249,6 +253,7 @@ WORKLOADS = {
     "minilm_top2": lambda: minilm_step(["bert.encoder.layer.4.", "bert.encoder.layer.5.", "bert.pooler.", "classifier."]),
     "resnet_full": lambda: resnet_step([""]),
     "resnet_head": lambda: resnet_step(["fc."]),
+    "resnet_in_head": lambda: resnet_step(["fc."], small_image_stem=False),
     "effnet_fwd": effnet_forward,
     "effnet_full": effnet_step,
 }

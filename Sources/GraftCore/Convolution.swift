@@ -136,6 +136,8 @@ extension Tensor {
             } else if WinogradConvolution.applies(cin: cin, cout: cout, geo) {
                 let plan = WinogradConvolution(inputGradient: geo, cin: cin, cout: cout)
                 plan.run(g.pointer, plan.transformWeight(weight.pointer, flipped: true), batch: n, into: out.pointer)
+            } else if let split = TapClasses(cin: cin, cout: cout, geo) {
+                split.inputGradient(g.pointer, weight.pointer, out.pointer, batch: n)
             } else {
                 gemmConvInputGrad(g.pointer, weight.pointer, out.pointer, batch: n, cin: cin, cout: cout, geo)
             }
@@ -157,6 +159,8 @@ extension Tensor {
             } else if WinogradConvolution.applies(cin: cin, cout: cout, geo) {
                 WinogradConvolution(forward: geo, cin: cin, cout: cout)
                     .weightGradient(x.pointer, g.pointer, batch: n, into: out.pointer)
+            } else if let split = TapClasses(cin: cin, cout: cout, geo) {
+                split.weightGradient(x.pointer, g.pointer, out.pointer, batch: n)
             } else {
                 gemmConvWeightGrad(x.pointer, g.pointer, out.pointer, batch: n, cin: cin, cout: cout, geo)
             }
@@ -179,6 +183,8 @@ extension Tensor {
         }
         if isDepthwise(cin: cin, geo) {
             depthwiseForward(x.pointer, weight.pointer, y, batch: n, cin: cin, cout: cout, geo)
+        } else if let split = TapClasses(cin: cin, cout: cout, geo) {
+            split.forward(x.pointer, weight.pointer, y, batch: n)
         } else {
             gemmConvForward(x.pointer, weight.pointer, y, batch: n, cin: cin, cout: cout, geo)
         }

@@ -55,14 +55,20 @@ struct WinogradConvolution {
 
     var tilesPerImage: Int { tilesH * tilesW }
 
-    /// Images per pass: a pass's tile buffers stay within `passFloats` floats each.
+    /// Images per pass: enough for `passRows` tiles, the rows of each of the 36 GEMMs, and beyond that as many as
+    /// keep a pass's tile buffers within `passFloats` floats each.
     func imagesPerPass(_ batch: Int) -> Int {
-        Swift.max(1, Swift.min(batch, WinogradConvolution.passFloats / (36 * tilesPerImage * Swift.max(inC, outC))))
+        let rows = (WinogradConvolution.passRows + tilesPerImage - 1) / tilesPerImage
+        let fit = WinogradConvolution.passFloats / (36 * tilesPerImage * Swift.max(inC, outC))
+        return Swift.max(1, Swift.min(batch, Swift.max(rows, fit)))
     }
 
-    /// Measured on ResNet-18 steps: smaller passes (1–8 MiB buffers) ran up to twice as slow at two threads, where
-    /// the 36 GEMMs get too small for OpenBLAS to split well.
-    static let passFloats = 1 << 22
+    /// Measured on ResNet-18 steps at 32 px, where each thread runs its own images with single-threaded GEMMs:
+    /// 1 MiB buffers with at least 128 tile rows ran the head-only step 6–14 % faster, and the full step 8–10 %,
+    /// than 16 MiB buffers, whose tiles fall out of cache between the transforms and the GEMMs; under 128 rows
+    /// the small maps' GEMMs (one tile per image at 4×4) slow down, up to 1.5× at 8 rows.
+    static let passRows = 128
+    static let passFloats = 1 << 18
 
     /// The weight in the Winograd domain, U [36, outC, inC], from w [Cout, Cin, 3, 3]. With `flipped`, the kernel
     /// is the input gradient's: output channel o, input channel i and tap (a, b) read w[i, o, 2 − a, 2 − b].

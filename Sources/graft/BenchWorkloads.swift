@@ -63,6 +63,9 @@ struct BenchWorkload: Sendable {
         BenchWorkload(key: "resnet_head", label: "ResNet-18 32px b64 head-only step", training: true) {
             try resNetStep(trainable: ["fc.*"])
         },
+        BenchWorkload(key: "resnet_in_head", label: "ResNet-18 ImageNet stem 32px b64 head-only step", training: true) {
+            try resNetStep(trainable: ["fc.*"], smallImageStem: false)
+        },
         BenchWorkload(key: "effnet_fwd", label: "EfficientNet-Lite0 224px b16 forward", training: false,
                       make: efficientNetForward),
         BenchWorkload(key: "effnet_full", label: "EfficientNet-Lite0 224px b16 full step", training: true,
@@ -148,9 +151,11 @@ struct BenchWorkload: Sendable {
         return try sgdStep(model, learningRate: 1e-4) { Tensor.crossEntropy(model(ids, mask: mask), targets: labels) }
     }
 
-    private static func resNetStep(trainable: [String]) throws -> () -> Void {
+    /// ResNet-18 on 32 px images, with the small-image stem (maps 32 to 4) or ImageNet's 7×7 stride-2 stem and
+    /// max-pool, as a pretrained model is fine-tuned on small images (maps 8 to 1).
+    private static func resNetStep(trainable: [String], smallImageStem: Bool = true) throws -> () -> Void {
         var rng = RandomGenerator(seed: 0)
-        let model = ResNet(.resnet18, classes: 10, smallImageStem: true, using: &rng)
+        let model = ResNet(.resnet18, classes: 10, smallImageStem: smallImageStem, using: &rng)
         let images = Tensor.randomNormal([64, 3, 32, 32], using: &rng)
         let labels = (0..<64).map { _ in Int(rng.next() % 10) }
         try freeze(model, trainable: trainable)

@@ -123,10 +123,30 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
         ConvCase(name: "Winograd, same, 3 images", input: [3, 32, 16, 16], weight: [32, 32, 3, 3], padding: .same,
                  edges: (1, 1, 1, 1)),
     ]
+
+    /// Small maps that `TapClasses` splits by the taps each output sees: ResNet's deep stages on 32 px images
+    /// (2×2 and 1×1 maps, their stride-2 entries), a 7×7 stride-2 stem on a tiny image, uneven padding and
+    /// dilation, and outputs that see no tap at all (their value is the bias).
+    static let smallMaps: [ConvCase] = [
+        ConvCase(name: "2×2 map, pad 1", input: [3, 16, 2, 2], weight: [8, 16, 3, 3], padding: .symmetric(1, 1),
+                 edges: (1, 1, 1, 1)),
+        ConvCase(name: "1×1 map, pad 1", input: [4, 8, 1, 1], weight: [6, 8, 3, 3], bias: false,
+                 padding: .symmetric(1, 1), edges: (1, 1, 1, 1)),
+        ConvCase(name: "4×4 → 2×2, stride 2", input: [2, 8, 4, 4], weight: [8, 8, 3, 3], stride: (2, 2),
+                 padding: .symmetric(1, 1), edges: (1, 1, 1, 1)),
+        ConvCase(name: "2×2 → 1×1, stride 2", input: [2, 8, 2, 2], weight: [4, 8, 3, 3], stride: (2, 2),
+                 padding: .symmetric(1, 1), edges: (1, 1, 1, 1)),
+        ConvCase(name: "7×7 stride 2 stem on 6×5", input: [2, 3, 6, 5], weight: [4, 3, 7, 7], stride: (2, 2),
+                 padding: .symmetric(3, 3), edges: (3, 3, 3, 3)),
+        ConvCase(name: "3×2 map, asymmetric padding, dilation (1, 2)", input: [2, 4, 3, 2], weight: [5, 4, 3, 2],
+                 padding: .asymmetric(top: 2, bottom: 1, left: 1, right: 2), edges: (2, 1, 1, 2), dilation: (1, 2)),
+        ConvCase(name: "outputs beyond every tap", input: [2, 3, 1, 2], weight: [2, 3, 3, 3],
+                 padding: .symmetric(3, 2), edges: (3, 3, 2, 2)),
+    ]
 }
 
 @Suite struct Convolution {
-    @Test(arguments: ConvCase.all + ConvCase.large + ConvCase.winograd)
+    @Test(arguments: ConvCase.all + ConvCase.large + ConvCase.winograd + ConvCase.smallMaps)
     func forwardAndBackwardMatchReference(_ c: ConvCase) {
         let (x, w, b) = c.tensors()
         x.requiresGrad = true
@@ -162,6 +182,16 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
         let small = ConvCase(name: "", input: [1, 16, 8, 8], weight: [16, 16, 3, 3], padding: .symmetric(1, 1))
         let (x, w, b) = small.tensors()
         checkGradients([x, w, b!]) { t in small.conv(t[0], t[1], t[2]) }
+    }
+
+    /// The small-map cases do take the split path, and its gradients match finite differences.
+    @Test(arguments: ConvCase.smallMaps)
+    func tapClassesPathAndGradients(_ c: ConvCase) {
+        let (x, w, b) = c.tensors()
+        let geo = Tensor.convGeometry(x, weight: w, bias: b, stride: c.stride, padding: c.padding,
+                                      dilation: c.dilation, groups: c.groups)
+        #expect(TapClasses(cin: c.input[1], cout: c.weight[0], geo) != nil)
+        checkGradients([x, w] + (b.map { [$0] } ?? [])) { t in c.conv(t[0], t[1], t.count > 2 ? t[2] : nil) }
     }
 
     @Test func secondOrder() {
