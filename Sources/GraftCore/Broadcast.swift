@@ -117,18 +117,32 @@ func mapUnary<F: FloatFunction1>(_ x: Tensor, _ f: F) -> Storage {
     return out
 }
 
-/// `mapUnary` for a function written on eight lanes.
-func mapUnary<F: FloatFunction8>(_ x: Tensor, _ f: F) -> Storage {
+/// `mapUnary` for a function written on eight lanes; with `factor` (x's shape), each result is multiplied by
+/// factor's element in the same pass, as a backward rule's g · f′(x). Four vectors go per iteration: the
+/// functions are long chains of dependent multiply-adds, and one chain at a time leaves the vector units idle
+/// (measured: GELU took a fifth of a MiniLM forward on one chain).
+func mapUnary<F: FloatFunction8>(_ x: Tensor, _ f: F, times factor: Tensor? = nil) -> Storage {
     let out = Storage(count: x.count)
-    let px = x.pointer, po = out.pointer
+    let px = x.pointer, po = out.pointer, pf = factor?.pointer
+    @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    }
+    @inline(__always) func eight(_ i: Int) -> SIMD8<Float> {
+        if let pf { return f(load(px + i)) * load(pf + i) }
+        return f(load(px + i))
+    }
+    @inline(__always) func store(_ v: SIMD8<Float>, _ i: Int) {
+        UnsafeMutableRawPointer(po + i).storeBytes(of: v, as: SIMD8<Float>.self)
+    }
     parallelChunks(x.count, grain: 1 << 16) { r in
         var i = r.lowerBound
-        while i + 8 <= r.upperBound {
-            UnsafeMutableRawPointer(po + i).storeBytes(of: f(UnsafeRawPointer(px + i).loadUnaligned(as: SIMD8<Float>.self)),
-                                                       as: SIMD8<Float>.self)
-            i += 8
+        while i + 32 <= r.upperBound {
+            let (a, b, c, d) = (eight(i), eight(i + 8), eight(i + 16), eight(i + 24))
+            store(a, i); store(b, i + 8); store(c, i + 16); store(d, i + 24)
+            i += 32
         }
-        while i < r.upperBound { po[i] = f(px[i]); i += 1 }
+        while i + 8 <= r.upperBound { store(eight(i), i); i += 8 }
+        while i < r.upperBound { po[i] = f(px[i]) * (pf?[i] ?? 1); i += 1 }
     }
     return out
 }

@@ -49,7 +49,7 @@ struct Absolute: FloatFunction1 { func callAsFunction(_ x: Float) -> Float { Swi
 struct Sign: FloatFunction1 { func callAsFunction(_ x: Float) -> Float { x > 0 ? 1 : (x < 0 ? -1 : 0) } }
 struct HyperbolicTangent: FloatFunction1 { func callAsFunction(_ x: Float) -> Float { tanhf(x) } }
 struct Sigmoid: FloatFunction8 {
-    func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> { 1 / (1 + exp8(-x)) }
+    @inline(__always) func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> { 1 / (1 + exp8(-x)) }
 }
 struct Relu: FloatFunction1 { func callAsFunction(_ x: Float) -> Float { Swift.max(x, 0) } }
 struct Clamp: FloatFunction1 {
@@ -63,11 +63,11 @@ struct InsideInterval: FloatFunction1 {
 }
 /// GELU, exact erf form.
 struct Gelu: FloatFunction8 {
-    func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> { 0.5 * x * (1 + erf8(x * 0.70710678118654752)) }
+    @inline(__always) func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> { 0.5 * x * (1 + erf8(x * 0.70710678118654752)) }
 }
 /// d gelu / dx = Φ(x) + x·φ(x).
 struct GeluDerivative: FloatFunction8 {
-    func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    @inline(__always) func callAsFunction(_ x: SIMD8<Float>) -> SIMD8<Float> {
         0.5 * (1 + erf8(x * 0.70710678118654752)) + x * 0.3989422804014327 * exp8(-0.5 * x * x)
     }
 }

@@ -91,15 +91,27 @@ extension Tensor {
     /// GELU with the exact erf form, as BERT and `torch.nn.GELU()` use.
     public func gelu() -> Tensor {
         let out = mapUnary(self, Gelu())
-        return Tensor.result("gelu", shape, out, [self]) { g, _ in [g * self.geluDerivative()] }
+        return Tensor.result("gelu", shape, out, [self]) { g, _ in [g.timesGeluDerivative(of: self)] }
+    }
+
+    /// self · gelu′(x) in one pass: gelu's backward, self being the output gradient (x's shape).
+    func timesGeluDerivative(of x: Tensor) -> Tensor {
+        require(shape == x.shape, "gelu backward: gradient \(shape) does not match input \(x.shape)")
+        let out = mapUnary(x, GeluDerivative(), times: self)
+        return Tensor.result("gelu_backward", shape, out, [self, x]) { h, needs in
+            [needs[0] ? h * x.geluDerivative() : nil,
+             needs[1] ? h * self * x.geluSecondDerivative() : nil]
+        }
     }
 
     /// d gelu / dx = Φ(x) + x·φ(x); its own derivative is φ(x)·(2 − x²).
     func geluDerivative() -> Tensor {
         let out = mapUnary(self, GeluDerivative())
-        return Tensor.result("gelu_backward", shape, out, [self]) { g, _ in
-            let phi = (self * self * -0.5).exp() * 0.3989422804014327
-            return [g * phi * (2 - self * self)]
-        }
+        return Tensor.result("gelu_derivative", shape, out, [self]) { g, _ in [g * self.geluSecondDerivative()] }
+    }
+
+    /// gelu″(x) = φ(x)·(2 − x²), composed (so differentiable again).
+    func geluSecondDerivative() -> Tensor {
+        (self * self * -0.5).exp() * 0.3989422804014327 * (2 - self * self)
     }
 }

@@ -33,6 +33,8 @@ func awayFromKinks(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
             let v = Double($0)
             return Float(phi(v) + v * Foundation.exp(-v * v / 2) / (2 * Double.pi).squareRoot())
         }, rtol: 1e-5, atol: 1e-6)
+        let g = sample([19], seed: 3)
+        expectClose(g.timesGeluDerivative(of: wide).scalars, (g * wide.geluDerivative()).scalars, rtol: 1e-6, atol: 1e-7)
         expectClose(wide.sigmoid().scalars, wide.scalars.map { 1 / (1 + Foundation.exp(-$0)) })
         let p = Tensor([0.25, 1, 4], shape: [3])
         expectClose(p.sqrt().scalars, [0.5, 1, 2])
@@ -66,6 +68,9 @@ func awayFromKinks(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
         checkSecondOrder([x]) { $0[0].sigmoid() }
         checkSecondOrder([x]) { $0[0].relu() * $0[0] }
         checkSecondOrder([x]) { $0[0].gelu() }
+        // gelu's fused backward, in both its inputs (the output gradient and x), to second order.
+        checkGradients([sample([3, 4], seed: 7), x]) { $0[0].timesGeluDerivative(of: $0[1]) }
+        checkSecondOrder([sample([3, 4], seed: 7), x]) { $0[0].timesGeluDerivative(of: $0[1]) }
         checkSecondOrder([x]) { $0[0].exp() }
         checkSecondOrder([sample([5], seed: 6, low: 0.5, high: 2)]) { $0[0].sqrt() + $0[0].log() + $0[0].pow(3) }
     }
