@@ -67,7 +67,10 @@ let package = Package(
         .target(name: "CPNGDecode", linkerSettings: [.linkedLibrary("png16")]),
         // zlib (Debian zlib1g-dev): gzip-compressed IDX files.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "GraftCore", dependencies: ["CBLAS"], swiftSettings: kernelFlags),
+        // bfloat16 GEMM for AVX-512 BF16 CPUs, built for any x86-64 (the kernel carries its own target attribute
+        // and runs only after a run-time check); elsewhere it reports no hardware.
+        .target(name: "CGraftBF16"),
+        .target(name: "GraftCore", dependencies: ["CBLAS", "CGraftBF16"], swiftSettings: kernelFlags),
         .target(name: "GraftNN", dependencies: ["GraftCore"], swiftSettings: kernelFlags),
         .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
         .target(name: "GraftIO", dependencies: ["GraftCore", "CSystem", .product(name: "Yams", package: "Yams")],
@@ -87,7 +90,7 @@ let package = Package(
         ], swiftSettings: kernelFlags),
         .executableTarget(name: "graft-rank-tests", dependencies: ["GraftCore", "GraftDistributed"],
                           path: "Tests/RankTests"),
-        .testTarget(name: "GraftCoreTests", dependencies: ["GraftCore", "GraftNN"], exclude: ["Fixtures"],
+        .testTarget(name: "GraftCoreTests", dependencies: ["GraftCore", "GraftNN", "CGraftBF16"], exclude: ["Fixtures"],
                     swiftSettings: kernelFlags),
         .testTarget(name: "GraftDistributedTests", dependencies: ["GraftDistributed"]),
         .testTarget(name: "GraftNNTests", dependencies: ["GraftNN", "GraftIO", "GraftData"], exclude: ["Fixtures"],

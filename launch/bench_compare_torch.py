@@ -181,12 +181,20 @@ def minilm_forward():
     return call
 
 
-def minilm_step(trainable):
+def minilm_step(trainable, bf16=False):
     model = MiniLMClassifier(5)
     ids, mask = minilm_inputs(16, 64)
     labels = torch.randint(0, 5, (16,))
     parameters = freeze(model, trainable)
-    return sgd_step(model, parameters, 1e-4, lambda: F.cross_entropy(model(ids, mask), labels))
+    if not bf16:
+        return sgd_step(model, parameters, 1e-4, lambda: F.cross_entropy(model(ids, mask), labels))
+
+    def loss():
+        # Autocast: matrix products in bfloat16, fp32 weights, gradients and optimizer (Graft's bf16 mode).
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(ids, mask)
+        return F.cross_entropy(logits.float(), labels)
+    return sgd_step(model, parameters, 1e-4, loss)
 
 
 class LoRALinear(nn.Module):
@@ -250,6 +258,7 @@ WORKLOADS = {
     "minilm_full": lambda: minilm_step([""]),
     "minilm_lora": minilm_lora_step,
     "minilm_head": lambda: minilm_step(["classifier."]),
+    "minilm_full_bf16": lambda: minilm_step([""], bf16=True),
     "minilm_top2": lambda: minilm_step(["bert.encoder.layer.4.", "bert.encoder.layer.5.", "bert.pooler.", "classifier."]),
     "resnet_full": lambda: resnet_step([""]),
     "resnet_head": lambda: resnet_step(["fc."]),

@@ -40,6 +40,15 @@ runs=$WORK/runs
 check "train runs a recipe" 0 "test (weights of epoch 1)" -- \
     "$BIN" train recipes/mnist-mlp.yaml --set training.epochs=1 --output "$runs/mnist"
 check "train draws its learning curves" 0 "" -- bash -c "grep -q '<circle' '$runs/mnist/curves.svg' && grep -q '>Loss<' '$runs/mnist/curves.svg'"
+# bf16 matrix products (hardware or emulated) train as well as fp32: test loss within 3 %, accuracy within 1.5 points.
+check "train in bf16 matches fp32" 0 "bf16 parity" -- bash -c "
+    '$BIN' train recipes/mnist-mlp.yaml --set training.epochs=3 --output '$runs/fp32' --overwrite >'$WORK/fp32.log' 2>&1 &&
+    '$BIN' train recipes/mnist-mlp.yaml --set training.epochs=3 --set training.precision=bf16 --output '$runs/bf16' \
+        --overwrite >'$WORK/bf16.log' 2>&1 && grep -q 'matrix products in bf16' '$WORK/bf16.log' &&
+    awk '/^test \(weights/ { loss[FILENAME] = \$7; acc[FILENAME] = \$9 + 0 }
+         END { a = loss[ARGV[1]]; b = loss[ARGV[2]]; d = acc[ARGV[1]] - acc[ARGV[2]]
+               if (a > 0 && b > 0 && (a - b) / a < 0.03 && (b - a) / a < 0.03 && d < 1.5 && d > -1.5) print \"bf16 parity\"
+               else { print \"fp32\", a, acc[ARGV[1]], \"bf16\", b, acc[ARGV[2]]; exit 1 } }' '$WORK/fp32.log' '$WORK/bf16.log'"
 check "train keeps an earlier run" 1 "choose another output, pass --overwrite, or --resume $runs/mnist" -- \
     "$BIN" train recipes/mnist-mlp.yaml --set training.epochs=1 --output "$runs/mnist"
 check "train overwrites when asked" 0 "wrote $runs/mnist/best" -- \

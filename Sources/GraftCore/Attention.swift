@@ -5,24 +5,26 @@ import CBLAS
 /// heads · d) that `cblas_sgemm` takes as it is. No [B, heads, S, d] copies are made either way.
 extension Tensor {
     /// Scores [B, heads, S, T] = alpha · Q_h K_hᵀ per batch row and head, for q [B, S, heads · d], k [B, T, heads · d].
-    public static func headScores(_ q: Tensor, _ k: Tensor, heads: Int, alpha: Float = 1) -> Tensor {
+    public static func headScores(_ q: Tensor, _ k: Tensor, heads: Int, alpha: Float = 1,
+                                  precision: MatmulPrecision = .current) -> Tensor {
         let (b, s, t, d) = headShapes(q, k, heads: heads, op: "headScores")
         let out = Storage(count: b * heads * s * t)
         let width = heads * d
         forEachHead(batch: b, heads: heads) { n, h in
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(s), Int32(t), Int32(d), alpha,
-                        q.pointer + n * s * width + h * d, Int32(width), k.pointer + n * t * width + h * d, Int32(width),
-                        0, out.pointer + (n * heads + h) * s * t, Int32(t))
+            gemmKernel(precision, transA: false, transB: true, m: s, n: t, k: d, alpha: alpha,
+                       q.pointer + n * s * width + h * d, lda: width, k.pointer + n * t * width + h * d, ldb: width,
+                       beta: 0, out.pointer + (n * heads + h) * s * t, ldc: t, parallel: false)
         }
         return result("head_scores", [b, heads, s, t], out, [q, k]) { g, needs in
-            [needs[0] ? headMix(g, k, heads: heads, alpha: alpha) : nil,
-             needs[1] ? headMix(g, q, heads: heads, transposed: true, alpha: alpha) : nil]
+            [needs[0] ? headMix(g, k, heads: heads, alpha: alpha, precision: precision) : nil,
+             needs[1] ? headMix(g, q, heads: heads, transposed: true, alpha: alpha, precision: precision) : nil]
         }
     }
 
     /// [B, R, heads · d] with head h = alpha · P_h V_h, for p [B, heads, R, C] and v [B, C, heads · d]; `transposed`
     /// uses P_hᵀ instead (p [B, heads, C, R]). Attention's output is headMix(probabilities, v).
-    public static func headMix(_ p: Tensor, _ v: Tensor, heads: Int, transposed: Bool = false, alpha: Float = 1) -> Tensor {
+    public static func headMix(_ p: Tensor, _ v: Tensor, heads: Int, transposed: Bool = false, alpha: Float = 1,
+                               precision: MatmulPrecision = .current) -> Tensor {
         require(p.rank == 4 && v.rank == 3 && p.shape[0] == v.shape[0] && p.shape[1] == heads,
                 "headMix: weights \(p.shape) must be [B, \(heads), R, C] for values \(v.shape) [B, C, \(heads)·d]")
         let (b, width) = (v.shape[0], v.shape[2])
@@ -32,15 +34,14 @@ extension Tensor {
         let d = width / heads
         let out = Storage(count: b * r * width)
         forEachHead(batch: b, heads: heads) { n, h in
-            cblas_sgemm(CblasRowMajor, transposed ? CblasTrans : CblasNoTrans, CblasNoTrans, Int32(r), Int32(d), Int32(c),
-                        alpha, p.pointer + (n * heads + h) * r * c, Int32(transposed ? r : c),
-                        v.pointer + n * c * width + h * d, Int32(width), 0, out.pointer + n * r * width + h * d,
-                        Int32(width))
+            gemmKernel(precision, transA: transposed, transB: false, m: r, n: d, k: c, alpha: alpha,
+                       p.pointer + (n * heads + h) * r * c, lda: transposed ? r : c, v.pointer + n * c * width + h * d,
+                       ldb: width, beta: 0, out.pointer + n * r * width + h * d, ldc: width, parallel: false)
         }
         return result("head_mix", [b, r, width], out, [p, v]) { g, needs in
-            [needs[0] ? (transposed ? headScores(v, g, heads: heads, alpha: alpha)
-                                    : headScores(g, v, heads: heads, alpha: alpha)) : nil,
-             needs[1] ? headMix(p, g, heads: heads, transposed: !transposed, alpha: alpha) : nil]
+            [needs[0] ? (transposed ? headScores(v, g, heads: heads, alpha: alpha, precision: precision)
+                                    : headScores(g, v, heads: heads, alpha: alpha, precision: precision)) : nil,
+             needs[1] ? headMix(p, g, heads: heads, transposed: !transposed, alpha: alpha, precision: precision) : nil]
         }
     }
 

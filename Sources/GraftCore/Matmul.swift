@@ -1,5 +1,3 @@
-import CBLAS
-
 extension Tensor {
     /// Matrix product with NumPy/PyTorch semantics: the last two axes multiply, leading (batch) axes broadcast;
     /// a 1-D operand is treated as a row (left) or column (right) vector.
@@ -23,6 +21,11 @@ extension Tensor {
     /// op(a) · op(b) over equal batch axes through `cblas_sgemm`, where op transposes the last two axes when asked.
     /// The backward rules are gemms again, so the product is differentiable to any order.
     public static func gemm(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bool = false) -> Tensor {
+        gemm(a, b, transA: transA, transB: transB, precision: MatmulPrecision.current)
+    }
+
+    static func gemm(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bool = false,
+                     precision: MatmulPrecision) -> Tensor {
         require(a.rank >= 2 && a.rank == b.rank && a.shape.dropLast(2) == b.shape.dropLast(2),
                      "matmul: batch axes of \(a.shape) and \(b.shape) differ")
         let ar = a.shape[a.rank - 2], ac = a.shape[a.rank - 1], br = b.shape[b.rank - 2], bc = b.shape[b.rank - 1]
@@ -33,14 +36,16 @@ extension Tensor {
         let out = Storage(count: batch * m * n)
         if m * n > 0 {
             for i in 0..<batch {
-                cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                            Int32(m), Int32(n), Int32(k), 1, a.pointer + i * ar * ac, Int32(Swift.max(ac, 1)),
-                            b.pointer + i * br * bc, Int32(Swift.max(bc, 1)), 0, out.pointer + i * m * n, Int32(Swift.max(n, 1)))
+                gemmKernel(precision, transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1,
+                           a.pointer + i * ar * ac, lda: Swift.max(ac, 1), b.pointer + i * br * bc, ldb: Swift.max(bc, 1),
+                           beta: 0, out.pointer + i * m * n, ldc: Swift.max(n, 1))
             }
         }
         return result("matmul", Array(a.shape.dropLast(2)) + [m, n], out, [a, b]) { g, needs in
-            [needs[0] ? (transA ? gemm(b, g, transA: transB, transB: true) : gemm(g, b, transB: !transB)) : nil,
-             needs[1] ? (transB ? gemm(g, a, transA: true, transB: transA) : gemm(a, g, transA: !transA)) : nil]
+            [needs[0] ? (transA ? gemm(b, g, transA: transB, transB: true, precision: precision)
+                                : gemm(g, b, transB: !transB, precision: precision)) : nil,
+             needs[1] ? (transB ? gemm(g, a, transA: true, transB: transA, precision: precision)
+                                : gemm(a, g, transA: !transA, precision: precision)) : nil]
         }
     }
 
@@ -57,15 +62,14 @@ extension Tensor {
         if let bias {
             for r in 0..<rows { (out.pointer + r * outF).update(from: bias.pointer, count: outF) }
         }
-        if rows * outF > 0 {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outF), Int32(inF), 1,
-                        x2.pointer, Int32(Swift.max(inF, 1)), weight.pointer, Int32(Swift.max(inF, 1)),
-                        bias == nil ? 0 : 1, out.pointer, Int32(Swift.max(outF, 1)))
-        }
+        let precision = MatmulPrecision.current
+        gemmKernel(precision, transA: false, transB: true, m: rows, n: outF, k: inF, alpha: 1, x2.pointer,
+                   lda: Swift.max(inF, 1), weight.pointer, ldb: Swift.max(inF, 1), beta: bias == nil ? 0 : 1,
+                   out.pointer, ldc: Swift.max(outF, 1))
         let inputs = bias.map { [x2, weight, $0] } ?? [x2, weight]
         let y = result("linear", [rows, outF], out, inputs) { g, needs in
-            [needs[0] ? gemm(g, weight) : nil,
-             needs[1] ? gemm(g, x2, transA: true) : nil,
+            [needs[0] ? gemm(g, weight, precision: precision) : nil,
+             needs[1] ? gemm(g, x2, transA: true, precision: precision) : nil,
              needs.count > 2 && needs[2] ? g.sum(axes: [0]) : nil]
         }
         return y.reshaped(Array(x.shape.dropLast()) + [outF])

@@ -86,8 +86,12 @@ public final class ContinualRun {
     /// Trains every task in turn and scores them; rank 0 writes `output` (an earlier run there only with `overwrite`).
     @discardableResult
     public func run(overwrite: Bool = false) throws -> ContinualResult {
-        let start = Date()
         let files = RecipeRun(recipe, communicator: communicator)
+        return try files.inPrecision { try train(files, overwrite: overwrite) }
+    }
+
+    private func train(_ files: RecipeRun, overwrite: Bool) throws -> ContinualResult {
+        let start = Date()
         let output = recipe.output
         var rng = RandomGenerator(seed: recipe.seed)
         let (data, model) = try communicator.agree { () throws -> (RecipeData, any BlockClassifier) in

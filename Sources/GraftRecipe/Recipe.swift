@@ -93,6 +93,9 @@ public struct Recipe {
         public var onNonFinite: NonFinitePolicy
         /// Seconds a step may take on several ranks before the job is ended as stuck.
         public var stepTimeout: Double
+        /// The arithmetic of matrix products while training and evaluating (`precision: bf16`: bfloat16 operands,
+        /// fp32 sums and weights).
+        public var precision: MatmulPrecision = .float32
     }
 
     public var file: String
@@ -176,7 +179,9 @@ public struct Recipe {
             syncBatchNorm: try t.bool("sync-batch-norm") ?? false,
             onNonFinite: NonFinitePolicy(rawValue: try t.choice("on-non-finite", NonFinitePolicy.allCases.map(\.rawValue),
                                                                 default: "stop")!)!,
-            stepTimeout: try t.double("step-timeout") ?? 1800)
+            stepTimeout: try t.double("step-timeout") ?? 1800,
+            precision: MatmulPrecision(rawValue: try t.choice("precision", MatmulPrecision.allCases.map(\.rawValue),
+                                                              default: "fp32")!)!)
         if !(training.stepTimeout > 0) { throw t.error("step-timeout", "must be > 0 seconds, got \(training.stepTimeout)") }
         if let clip = training.clipGradientNorm, !(clip > 0) { throw t.error("clip-grad-norm", "must be > 0, got \(clip)") }
         if training.minDelta < 0 { throw t.error("min-delta", "must be ≥ 0, got \(training.minDelta)") }

@@ -31,6 +31,20 @@ public final class RecipeRun {
     /// Trains; `resume` continues the run in that directory from its `last/` checkpoint.
     @discardableResult
     public func run(overwrite: Bool = false, resume: String? = nil) throws -> RunResult {
+        try inPrecision { try train(overwrite: overwrite, resume: resume) }
+    }
+
+    /// Runs `body` with matrix products in the recipe's precision, saying which when it is not fp32.
+    func inPrecision<R>(_ body: () throws -> R) throws -> R {
+        let precision = recipe.training.precision
+        if precision == .bfloat16 {
+            say(MatmulPrecision.hardware ? "matrix products in bf16 (AVX-512 BF16), weights and sums in fp32"
+                : "matrix products in bf16, emulated: this CPU has no AVX-512 BF16 (same results, slower than fp32)")
+        }
+        return try withMatmulPrecision(precision, body)
+    }
+
+    private func train(overwrite: Bool, resume: String?) throws -> RunResult {
         let start = Date()
         let output = resume ?? recipe.output
         // A killed run's half-written checkpoints go first (rank 0 alone writes the directory; the others wait).

@@ -49,6 +49,11 @@ struct BenchWorkload: Sendable {
                       gemmFlops: miniLMFlops(batch: 16, length: 64, training: true)) {
             try miniLMStep(trainable: ["*"])
         },
+        BenchWorkload(key: "minilm_full_bf16", label: "MiniLM-L6 full step 16×64, bf16 products", training: true,
+                      gemmFlops: miniLMFlops(batch: 16, length: 64, training: true)) {
+            let step = try miniLMStep(trainable: ["*"])
+            return { withMatmulPrecision(.bfloat16, step) }
+        },
         BenchWorkload(key: "minilm_top2", label: "MiniLM-L6 top-2 + head step 16×64", training: true) {
             try miniLMStep(trainable: ["bert.encoder.layer.4.*", "bert.encoder.layer.5.*", "bert.pooler.*", "classifier.*"])
         },

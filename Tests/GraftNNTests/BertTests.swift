@@ -22,8 +22,8 @@ func expectClose(_ a: [Float], _ b: [Float], rtol: Float, atol: Float = 1e-5, so
 }
 
 @Suite struct BertParity {
-    @Test func matchesHuggingFaceBertModel() throws {
-        let f = try loadFixture("bert_tiny.json")
+    /// The tiny BERT of the fixture, with its weights loaded.
+    static func tinyModel(_ f: [String: Any]) throws -> BertModel {
         var config = BertConfig()
         let c = f["config"] as! [String: Any]
         config.vocabularySize = c["vocab_size"] as! Int
@@ -38,7 +38,12 @@ func expectClose(_ a: [Float], _ b: [Float], rtol: Float, atol: Float = 1e-5, so
         let state = (f["state"] as! [String: Any]).mapValues(fixtureTensor)
         let report = try model.load(state, strict: true)
         #expect(report.loaded.count == model.stateDict().count)
+        return model
+    }
 
+    @Test func matchesHuggingFaceBertModel() throws {
+        let f = try loadFixture("bert_tiny.json")
+        let model = try Self.tinyModel(f)
         let shape = f["shape"] as! [Int]
         let ids = Indices(f["ids"] as! [Int], shape: shape), types = Indices(f["types"] as! [Int], shape: shape)
         let mask = Tensor((f["mask"] as! [Int]).map(Float.init), shape: shape)
@@ -57,6 +62,35 @@ func expectClose(_ a: [Float], _ b: [Float], rtol: Float, atol: Float = 1e-5, so
         for (k, g) in zip(keys, grads) {
             expectClose(g.scalars, fixtureTensor(wanted[k]).scalars, rtol: 1e-3, atol: 1e-4)
         }
+    }
+
+    /// With bf16 matrix products the hidden states stay within bfloat16's precision of Hugging Face's fp32 ones,
+    /// and so do the parameter gradients, relative to the largest of each.
+    @Test func bf16ProductsStayNearTheFP32Reference() throws {
+        let f = try loadFixture("bert_tiny.json")
+        let model = try Self.tinyModel(f)
+        let shape = f["shape"] as! [Int]
+        let ids = Indices(f["ids"] as! [Int], shape: shape), types = Indices(f["types"] as! [Int], shape: shape)
+        let mask = Tensor((f["mask"] as! [Int]).map(Float.init), shape: shape)
+        let keep = mask.unsqueezed(-1)
+        let named = Dictionary(uniqueKeysWithValues: model.namedParameters())
+        let wanted = (f["grads"] as! [String: Any])
+        let keys = wanted.keys.sorted()
+        let (hidden, grads) = withMatmulPrecision(.bfloat16) { () -> (Tensor, [Tensor]) in
+            let hidden = model(ids, typeIds: types, mask: mask)
+            let loss = (hidden * fixtureTensor(f["probe_hidden"]) * keep).sum()
+                + (model.pooled(hidden) * fixtureTensor(f["probe_pooled"])).sum()
+            return (hidden, grad(of: loss, wrt: keys.map { named[$0]! }))
+        }
+        func nearby(_ got: [Float], _ want: [Float], _ what: String) {
+            let scale = want.map(abs).max() ?? 1
+            let worst = zip(got, want).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 0.02 * scale, "\(what): off by \(worst), largest value \(scale)")
+        }
+        let expected = (fixtureTensor(f["hidden"]) * keep).scalars
+        nearby((hidden * keep).scalars, expected, "hidden")
+        #expect((hidden * keep).scalars != (model(ids, typeIds: types, mask: mask) * keep).scalars, "bf16 changed nothing")
+        for (k, g) in zip(keys, grads) { nearby(g.scalars, fixtureTensor(wanted[k]).scalars, k) }
     }
 
     @Test func classifierHeadAndBlocks() throws {
