@@ -35,6 +35,12 @@ public func parallelChunks(_ count: Int, grain: Int, _ body: (Range<Int>) -> Voi
     }
 }
 
+/// `parallelChunks`, or the whole range on this thread (for loops already inside a thread's share of the work).
+@inline(__always)
+func chunks(_ count: Int, grain: Int, parallel: Bool, _ body: (Range<Int>) -> Void) {
+    if parallel { parallelChunks(count, grain: grain, body) } else { body(0..<count) }
+}
+
 /// Runs `body` with OpenBLAS held to one thread: for loops that give each worker thread GEMMs of its own.
 func withSingleThreadedBLAS<T>(_ body: () -> T) -> T {
     let saved = openblas_get_num_threads()

@@ -1,4 +1,5 @@
 import CBLAS
+import Dispatch
 
 /// A convolution on a small map, split by which taps land inside the input. On a 2×2 map padded by 1, each output
 /// position sees only 4 of a 3×3 kernel's 9 taps, and on a 1×1 map only the centre; im2col would multiply the
@@ -57,18 +58,38 @@ struct TapClasses {
         return rows.flatMap { ki in columns.map { ki * geo.kw + $0 } }
     }
 
-    /// y = conv(x, w), fully written.
+    /// y = conv(x, w), fully written. With several threads each takes a share of the images through every class,
+    /// with single-threaded GEMMs: the classes' GEMMs and copies are too small to split well one by one.
     func forward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
         let weight = tapMajor(w)
+        let groups = Swift.min(kernelThreads, batch)
+        guard groups > 1 else { return forward(x, weight.pointer, y, batch: batch, parallel: true) }
+        let per = (batch + groups - 1) / groups
+        let (xs, ys) = (UncheckedSendable(x), UncheckedSendable(y))
+        withSingleThreadedBLAS {
+            DispatchQueue.concurrentPerform(iterations: groups) { g in
+                let first = g * per, count = Swift.min(per, batch - first)
+                guard count > 0 else { return }
+                forward(xs.value + first * cin * geo.inPlane, weight.pointer, ys.value + first * cout * geo.outPlane,
+                        batch: count, parallel: false)
+            }
+        }
+    }
+
+    private func forward(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                         batch: Int, parallel: Bool) {
         for c in classes {
             let width = batch * c.positions
-            guard !c.taps.isEmpty else { c.moveOutputs(batch: batch) { t, _ in y[t] = 0 }; continue }
-            let columns = c.gatherColumns(x, batch: batch), out = Storage(count: cout * width)
-            for (i, tap) in c.taps.enumerated() {
-                sgemm(false, false, cout, width, cin, weight.pointer + tap * cout * cin,
-                      columns.pointer + i * cin * width, beta: i == 0 ? 0 : 1, out.pointer)
+            guard !c.taps.isEmpty else {
+                c.moveOutputs(batch: batch, parallel: parallel) { t, _ in y[t] = 0 }
+                continue
             }
-            c.moveOutputs(batch: batch) { t, m in y[t] = out.pointer[m] }
+            let columns = c.gatherColumns(x, batch: batch, parallel: parallel), out = Storage(count: cout * width)
+            for (i, tap) in c.taps.enumerated() {
+                sgemm(false, false, cout, width, cin, weight + tap * cout * cin, columns.pointer + i * cin * width,
+                      beta: i == 0 ? 0 : 1, out.pointer)
+            }
+            c.moveOutputs(batch: batch, parallel: parallel) { t, m in y[t] = out.pointer[m] }
         }
     }
 
@@ -77,12 +98,12 @@ struct TapClasses {
         let weight = tapMajor(w)
         for c in classes where !c.taps.isEmpty {
             let width = batch * c.positions
-            let gradient = c.gatherOutput(g, batch: batch), columns = Storage(count: c.taps.count * cin * width)
+            let gradient = c.gatherOutput(g, batch: batch, parallel: true), columns = Storage(count: c.taps.count * cin * width)
             for (i, tap) in c.taps.enumerated() {
                 sgemm(true, false, cin, width, cout, weight.pointer + tap * cout * cin, gradient.pointer, beta: 0,
                       columns.pointer + i * cin * width)
             }
-            c.addColumns(columns.pointer, into: dx, batch: batch)
+            c.addColumns(columns.pointer, into: dx, batch: batch, parallel: true)
         }
     }
 
@@ -91,7 +112,7 @@ struct TapClasses {
         let sums = Storage(repeating: 0, count: geo.taps * cout * cin)
         for c in classes where !c.taps.isEmpty {
             let width = batch * c.positions
-            let gradient = c.gatherOutput(g, batch: batch), columns = c.gatherColumns(x, batch: batch)
+            let gradient = c.gatherOutput(g, batch: batch, parallel: true), columns = c.gatherColumns(x, batch: batch, parallel: true)
             for (i, tap) in c.taps.enumerated() {
                 sgemm(false, true, cout, cin, width, gradient.pointer, columns.pointer + i * cin * width, beta: 1,
                       sums.pointer + tap * cout * cin)
@@ -156,17 +177,17 @@ private struct Lowered {
     var positions: Int { targets.count }
 
     /// The input under each tap, [taps, Cin, batch · positions].
-    func gatherColumns(_ x: UnsafePointer<Float>, batch: Int) -> Storage {
+    func gatherColumns(_ x: UnsafePointer<Float>, batch: Int, parallel: Bool) -> Storage {
         let out = Storage(count: taps.count * cin * batch * positions)
-        forEachColumnRow(batch: batch) { column, plane, offsets in
+        forEachColumnRow(batch: batch, parallel: parallel) { column, plane, offsets in
             for p in offsets.indices { out.pointer[column + p] = x[plane + offsets[p]] }
         }
         return out
     }
 
     /// dx[n, c, under tap t] += columns[t, c, n · positions + p].
-    func addColumns(_ columns: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, batch: Int) {
-        forEachColumnRow(batch: batch) { column, plane, offsets in
+    func addColumns(_ columns: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, batch: Int, parallel: Bool) {
+        forEachColumnRow(batch: batch, parallel: parallel) { column, plane, offsets in
             for p in offsets.indices { dx[plane + offsets[p]] += columns[column + p] }
         }
     }
@@ -174,10 +195,10 @@ private struct Lowered {
     /// Calls body(column matrix index, input plane index, the tap's offsets) for every tap, channel and image.
     /// Each thread takes whole channels, so additions to one input plane never race.
     @inline(__always)
-    private func forEachColumnRow(batch: Int, _ body: (Int, Int, UnsafeBufferPointer<Int>) -> Void) {
+    private func forEachColumnRow(batch: Int, parallel: Bool, _ body: (Int, Int, UnsafeBufferPointer<Int>) -> Void) {
         let (count, cin, positions, plane) = (taps.count, cin, positions, inPlane), width = batch * positions
         sources.withUnsafeBufferPointer { sources in
-            parallelChunks(cin, grain: Swift.max(1, 4096 / Swift.max(count * width, 1))) { range in
+            chunks(cin, grain: Swift.max(1, 4096 / Swift.max(count * width, 1)), parallel: parallel) { range in
                 for c in range {
                     for t in 0..<count {
                         let offsets = UnsafeBufferPointer(rebasing: sources[(t * positions)..<((t + 1) * positions)])
@@ -191,19 +212,19 @@ private struct Lowered {
     }
 
     /// The class's positions of an output-shaped tensor [N, Cout, oh, ow], as [Cout, batch · positions].
-    func gatherOutput(_ g: UnsafePointer<Float>, batch: Int) -> Storage {
+    func gatherOutput(_ g: UnsafePointer<Float>, batch: Int, parallel: Bool) -> Storage {
         let out = Storage(count: cout * batch * positions)
-        moveOutputs(batch: batch) { tensor, matrix in out.pointer[matrix] = g[tensor] }
+        moveOutputs(batch: batch, parallel: parallel) { tensor, matrix in out.pointer[matrix] = g[tensor] }
         return out
     }
 
     /// Calls body(index in [N, Cout, oh, ow], index in [Cout, batch · positions]) for each of the class's outputs,
     /// output channels shared out across threads.
     @inline(__always)
-    func moveOutputs(batch: Int, _ body: (Int, Int) -> Void) {
+    func moveOutputs(batch: Int, parallel: Bool, _ body: (Int, Int) -> Void) {
         let (cout, plane, width, positions) = (cout, outPlane, batch * positions, positions)
         targets.withUnsafeBufferPointer { targets in
-            parallelChunks(cout, grain: Swift.max(1, 4096 / Swift.max(width, 1))) { range in
+            chunks(cout, grain: Swift.max(1, 4096 / Swift.max(width, 1)), parallel: parallel) { range in
                 for o in range {
                     for n in 0..<batch {
                         let base = (n * cout + o) * plane, row = o * width + n * positions

@@ -282,12 +282,6 @@ struct WinogradConvolution {
     }
 }
 
-/// `parallelChunks`, or the whole range on this thread.
-@inline(__always)
-private func chunks(_ count: Int, grain: Int, parallel: Bool, _ body: (Range<Int>) -> Void) {
-    if parallel { parallelChunks(count, grain: grain, body) } else { body(0..<count) }
-}
-
 /// Room for one tile's intermediate vectors (at most 36 of SIMD16), allocated once per parallel chunk.
 let tileScratchBytes = 36 * MemoryLayout<SIMD16<Float>>.stride
 

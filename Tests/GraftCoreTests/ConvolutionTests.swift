@@ -136,7 +136,7 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
                  padding: .symmetric(1, 1), edges: (1, 1, 1, 1)),
         ConvCase(name: "2×2 → 1×1, stride 2", input: [2, 8, 2, 2], weight: [4, 8, 3, 3], stride: (2, 2),
                  padding: .symmetric(1, 1), edges: (1, 1, 1, 1)),
-        ConvCase(name: "7×7 stride 2 stem on 6×5", input: [2, 3, 6, 5], weight: [4, 3, 7, 7], stride: (2, 2),
+        ConvCase(name: "7×7 stride 2 stem on 6×5, one image", input: [1, 3, 6, 5], weight: [4, 3, 7, 7], stride: (2, 2),
                  padding: .symmetric(3, 3), edges: (3, 3, 3, 3)),
         ConvCase(name: "3×2 map, asymmetric padding, dilation (1, 2)", input: [2, 4, 3, 2], weight: [5, 4, 3, 2],
                  padding: .asymmetric(top: 2, bottom: 1, left: 1, right: 2), edges: (2, 1, 1, 2), dilation: (1, 2)),
