@@ -61,9 +61,25 @@ extension Tensor {
         let firstColumn = cols.first, runs = (0..<kernel.1).map { cols.outputs(reading: $0) }
         let out = Storage(count: planes * oh * ow)
         let px = pointer, po = out.pointer
+        let grain = Swift.max(1, (1 << 14) / Swift.max(oh * ow * kernel.0 * kernel.1, 1))
+        guard GradMode.isEnabled && requiresGrad else {
+            // Nothing will ask where each maximum came from: the maxima alone.
+            parallelChunks(planes, grain: grain) { range in
+                for p in range {
+                    for oy in 0..<oh {
+                        let best = po + (p * oh + oy) * ow
+                        best.update(repeating: -.infinity, count: ow)
+                        for ki in rows.taps[oy] {
+                            foldMaxima(px + p * h * w, row: (rows.start[oy] + ki * rows.dilation) * w, cols, runs, best)
+                        }
+                    }
+                }
+            }
+            return Tensor(shape: [shape[0], shape[1], oh, ow], storage: out)
+        }
         let positions = [Int](unsafeUninitializedCapacity: out.count) { buffer, initialized in
             let pi = buffer.baseAddress!
-            parallelChunks(planes, grain: Swift.max(1, (1 << 14) / Swift.max(oh * ow * kernel.0 * kernel.1, 1))) { range in
+            parallelChunks(planes, grain: grain) { range in
                 let at = UnsafeMutablePointer<Int32>.allocate(capacity: ow)
                 defer { at.deallocate() }
                 for p in range {
@@ -222,6 +238,28 @@ private func foldMaxima(_ plane: UnsafePointer<Float>, row: Int, _ cols: PoolAxi
         for ox in ox..<run.upperBound {
             let k = shift + cols.start[ox], v = plane[k]
             if v > best[ox] || v.isNaN { best[ox] = v; at[ox] = Int32(k) }
+        }
+    }
+}
+
+/// `foldMaxima` without positions, for a pass no gradient will follow.
+@inline(__always)
+private func foldMaxima(_ plane: UnsafePointer<Float>, row: Int, _ cols: PoolAxis, _ runs: [Range<Int>],
+                        _ best: UnsafeMutablePointer<Float>) {
+    for (kj, run) in runs.enumerated() {
+        let shift = row + kj * cols.dilation
+        var ox = run.lowerBound
+        while ox + 8 <= run.upperBound {
+            var v = SIMD8<Float>()
+            for l in 0..<8 { v[l] = plane[shift + cols.start[ox + l]] }
+            let b = UnsafeRawPointer(best + ox).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(best + ox).storeBytes(of: b.replacing(with: v, where: (v .> b) .| (v .!= v)),
+                                                          as: SIMD8<Float>.self)
+            ox += 8
+        }
+        for ox in ox..<run.upperBound {
+            let v = plane[shift + cols.start[ox]]
+            if v > best[ox] || v.isNaN { best[ox] = v }
         }
     }
 }
