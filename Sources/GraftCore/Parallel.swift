@@ -41,6 +41,24 @@ func chunks(_ count: Int, grain: Int, parallel: Bool, _ body: (Range<Int>) -> Vo
     if parallel { parallelChunks(count, grain: grain, body) } else { body(0..<count) }
 }
 
+/// Runs body(first, count, parallel) over a batch of images: with several worker threads each takes one contiguous
+/// share through every step of a kernel, OpenBLAS held to one thread and `parallel` false; with one thread, the
+/// whole batch with `parallel` true. For kernels made of many small GEMMs and copies, which split badly one by one.
+func shareImages(_ batch: Int, _ body: (Int, Int, Bool) -> Void) {
+    let groups = min(kernelThreads, batch)
+    guard groups > 1 else { return body(0, batch, true) }
+    let per = (batch + groups - 1) / groups
+    withoutActuallyEscaping(body) { body in
+        let shared = UncheckedSendable(body)
+        withSingleThreadedBLAS {
+            DispatchQueue.concurrentPerform(iterations: groups) { g in
+                let first = g * per
+                if first < batch { shared.value(first, min(per, batch - first), false) }
+            }
+        }
+    }
+}
+
 /// Runs `body` with OpenBLAS held to one thread: for loops that give each worker thread GEMMs of its own.
 func withSingleThreadedBLAS<T>(_ body: () -> T) -> T {
     let saved = openblas_get_num_threads()

@@ -1,5 +1,4 @@
 import CBLAS
-import Dispatch
 
 /// A convolution on a small map, split by which taps land inside the input. On a 2×2 map padded by 1, each output
 /// position sees only 4 of a 3×3 kernel's 9 taps, and on a 1×1 map only the centre; im2col would multiply the
@@ -62,17 +61,10 @@ struct TapClasses {
     /// with single-threaded GEMMs: the classes' GEMMs and copies are too small to split well one by one.
     func forward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
         let weight = tapMajor(w)
-        let groups = Swift.min(kernelThreads, batch)
-        guard groups > 1 else { return forward(x, weight.pointer, y, batch: batch, parallel: true) }
-        let per = (batch + groups - 1) / groups
         let (xs, ys) = (UncheckedSendable(x), UncheckedSendable(y))
-        withSingleThreadedBLAS {
-            DispatchQueue.concurrentPerform(iterations: groups) { g in
-                let first = g * per, count = Swift.min(per, batch - first)
-                guard count > 0 else { return }
-                forward(xs.value + first * cin * geo.inPlane, weight.pointer, ys.value + first * cout * geo.outPlane,
-                        batch: count, parallel: false)
-            }
+        shareImages(batch) { first, count, parallel in
+            forward(xs.value + first * cin * geo.inPlane, weight.pointer, ys.value + first * cout * geo.outPlane,
+                    batch: count, parallel: parallel)
         }
     }
 

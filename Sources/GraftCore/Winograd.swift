@@ -110,18 +110,11 @@ struct WinogradConvolution {
     /// ResNet-18's head-only step (two threads). OpenBLAS is held to one thread meanwhile.
     func run(_ x: UnsafePointer<Float>, _ u: Storage, batch: Int, into y: UnsafeMutablePointer<Float>,
              then epilogue: ChannelEpilogue? = nil) {
-        let groups = Swift.min(kernelThreads, batch)
-        guard groups > 1 else { return run(x, u, batch: batch, into: y, epilogue, parallel: true) }
-        let per = (batch + groups - 1) / groups
         let (xs, ys) = (UncheckedSendable(x), UncheckedSendable(y))
-        withSingleThreadedBLAS {
-            DispatchQueue.concurrentPerform(iterations: groups) { g in
-                let first = g * per, count = Swift.min(per, batch - first)
-                guard count > 0 else { return }
-                let offset = first * outC * oh * ow
-                run(xs.value + first * inC * h * w, u, batch: count, into: ys.value + offset,
-                    epilogue?.advanced(by: offset), parallel: false)
-            }
+        shareImages(batch) { first, count, parallel in
+            let offset = first * outC * oh * ow
+            run(xs.value + first * inC * h * w, u, batch: count, into: ys.value + offset,
+                epilogue?.advanced(by: offset), parallel: parallel)
         }
     }
 
