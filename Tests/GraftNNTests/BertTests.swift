@@ -22,75 +22,78 @@ func expectClose(_ a: [Float], _ b: [Float], rtol: Float, atol: Float = 1e-5, so
 }
 
 @Suite struct BertParity {
-    /// The tiny BERT of the fixture, with its weights loaded.
-    static func tinyModel(_ f: [String: Any]) throws -> BertModel {
-        var config = BertConfig()
-        let c = f["config"] as! [String: Any]
-        config.vocabularySize = c["vocab_size"] as! Int
-        config.hidden = c["hidden_size"] as! Int
-        config.layers = c["num_hidden_layers"] as! Int
-        config.heads = c["num_attention_heads"] as! Int
-        config.intermediate = c["intermediate_size"] as! Int
-        config.maxPositions = c["max_position_embeddings"] as! Int
-        var rng = RandomGenerator(seed: 0)
-        let model = BertModel(config, using: &rng)
-        model.eval()
-        let state = (f["state"] as! [String: Any]).mapValues(fixtureTensor)
-        let report = try model.load(state, strict: true)
-        #expect(report.loaded.count == model.stateDict().count)
-        return model
+    /// The fixture's tiny BERT with its weights loaded, run on the fixture's tokens: the hidden states (zero at
+    /// padding), the pooled output and the gradients of the fixture's probe loss for each parameter it lists,
+    /// against Hugging Face's numbers.
+    struct TinyRun {
+        let f: [String: Any]
+        let model: BertModel
+        let keys: [String]
+
+        init() throws {
+            f = try loadFixture("bert_tiny.json")
+            var config = BertConfig()
+            let c = f["config"] as! [String: Any]
+            config.vocabularySize = c["vocab_size"] as! Int
+            config.hidden = c["hidden_size"] as! Int
+            config.layers = c["num_hidden_layers"] as! Int
+            config.heads = c["num_attention_heads"] as! Int
+            config.intermediate = c["intermediate_size"] as! Int
+            config.maxPositions = c["max_position_embeddings"] as! Int
+            var rng = RandomGenerator(seed: 0)
+            model = BertModel(config, using: &rng)
+            model.eval()
+            let state = (f["state"] as! [String: Any]).mapValues(fixtureTensor)
+            let report = try model.load(state, strict: true)
+            #expect(report.loaded.count == model.stateDict().count)
+            keys = (f["grads"] as! [String: Any]).keys.sorted()
+        }
+
+        func callAsFunction() -> (hidden: Tensor, pooled: Tensor, grads: [Tensor]) {
+            let shape = f["shape"] as! [Int]
+            let ids = Indices(f["ids"] as! [Int], shape: shape), types = Indices(f["types"] as! [Int], shape: shape)
+            let keep = Tensor((f["mask"] as! [Int]).map(Float.init), shape: shape)
+            let hidden = model(ids, typeIds: types, mask: keep) * keep.unsqueezed(-1)
+            let pooled = model.pooled(hidden)
+            let loss = (hidden * fixtureTensor(f["probe_hidden"])).sum() + (pooled * fixtureTensor(f["probe_pooled"])).sum()
+            let named = Dictionary(uniqueKeysWithValues: model.namedParameters())
+            return (hidden, pooled, grad(of: loss, wrt: keys.map { named[$0]! }))
+        }
+
+        var expectedHidden: [Float] {
+            let shape = f["shape"] as! [Int]
+            let keep = Tensor((f["mask"] as! [Int]).map(Float.init), shape: shape).unsqueezed(-1)
+            return (fixtureTensor(f["hidden"]) * keep).scalars
+        }
+
+        func expectedGradient(_ key: String) -> [Float] {
+            fixtureTensor((f["grads"] as! [String: Any])[key]).scalars
+        }
     }
 
     @Test func matchesHuggingFaceBertModel() throws {
-        let f = try loadFixture("bert_tiny.json")
-        let model = try Self.tinyModel(f)
-        let shape = f["shape"] as! [Int]
-        let ids = Indices(f["ids"] as! [Int], shape: shape), types = Indices(f["types"] as! [Int], shape: shape)
-        let mask = Tensor((f["mask"] as! [Int]).map(Float.init), shape: shape)
-        let hidden = model(ids, typeIds: types, mask: mask)
-        let pooled = model.pooled(hidden)
-        let keep = mask.unsqueezed(-1)
-        let expectedHidden = fixtureTensor(f["hidden"])
-        expectClose((hidden * keep).scalars, (expectedHidden * keep).scalars, rtol: 1e-4)
-        expectClose(pooled.scalars, fixtureTensor(f["pooled"]).scalars, rtol: 1e-4)
-
-        let loss = (hidden * fixtureTensor(f["probe_hidden"]) * keep).sum() + (pooled * fixtureTensor(f["probe_pooled"])).sum()
-        let named = Dictionary(uniqueKeysWithValues: model.namedParameters())
-        let wanted = (f["grads"] as! [String: Any])
-        let keys = wanted.keys.sorted()
-        let grads = grad(of: loss, wrt: keys.map { named[$0]! })
-        for (k, g) in zip(keys, grads) {
-            expectClose(g.scalars, fixtureTensor(wanted[k]).scalars, rtol: 1e-3, atol: 1e-4)
+        let tiny = try TinyRun()
+        let (hidden, pooled, grads) = tiny()
+        expectClose(hidden.scalars, tiny.expectedHidden, rtol: 1e-4)
+        expectClose(pooled.scalars, fixtureTensor(tiny.f["pooled"]).scalars, rtol: 1e-4)
+        for (k, g) in zip(tiny.keys, grads) {
+            expectClose(g.scalars, tiny.expectedGradient(k), rtol: 1e-3, atol: 1e-4)
         }
     }
 
     /// With bf16 matrix products the hidden states stay within bfloat16's precision of Hugging Face's fp32 ones,
     /// and so do the parameter gradients, relative to the largest of each.
     @Test func bf16ProductsStayNearTheFP32Reference() throws {
-        let f = try loadFixture("bert_tiny.json")
-        let model = try Self.tinyModel(f)
-        let shape = f["shape"] as! [Int]
-        let ids = Indices(f["ids"] as! [Int], shape: shape), types = Indices(f["types"] as! [Int], shape: shape)
-        let mask = Tensor((f["mask"] as! [Int]).map(Float.init), shape: shape)
-        let keep = mask.unsqueezed(-1)
-        let named = Dictionary(uniqueKeysWithValues: model.namedParameters())
-        let wanted = (f["grads"] as! [String: Any])
-        let keys = wanted.keys.sorted()
-        let (hidden, grads) = withMatmulPrecision(.bfloat16) { () -> (Tensor, [Tensor]) in
-            let hidden = model(ids, typeIds: types, mask: mask)
-            let loss = (hidden * fixtureTensor(f["probe_hidden"]) * keep).sum()
-                + (model.pooled(hidden) * fixtureTensor(f["probe_pooled"])).sum()
-            return (hidden, grad(of: loss, wrt: keys.map { named[$0]! }))
-        }
+        let tiny = try TinyRun()
+        let (hidden, _, grads) = withMatmulPrecision(.bfloat16) { tiny() }
         func nearby(_ got: [Float], _ want: [Float], _ what: String) {
             let scale = want.map(abs).max() ?? 1
             let worst = zip(got, want).map { abs($0 - $1) }.max() ?? 0
             #expect(worst <= 0.02 * scale, "\(what): off by \(worst), largest value \(scale)")
         }
-        let expected = (fixtureTensor(f["hidden"]) * keep).scalars
-        nearby((hidden * keep).scalars, expected, "hidden")
-        #expect((hidden * keep).scalars != (model(ids, typeIds: types, mask: mask) * keep).scalars, "bf16 changed nothing")
-        for (k, g) in zip(keys, grads) { nearby(g.scalars, fixtureTensor(wanted[k]).scalars, k) }
+        nearby(hidden.scalars, tiny.expectedHidden, "hidden")
+        #expect(hidden.scalars != tiny().hidden.scalars, "bf16 changed nothing")
+        for (k, g) in zip(tiny.keys, grads) { nearby(g.scalars, tiny.expectedGradient(k), k) }
     }
 
     @Test func classifierHeadAndBlocks() throws {
