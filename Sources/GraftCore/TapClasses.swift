@@ -45,7 +45,7 @@ struct TapClasses {
         return segments
     }
 
-    /// Every class: its row and column segments.
+    /// Every class (a row segment with a column segment), lowered.
     private var classes: [Lowered] {
         rowSegments.flatMap { r in columnSegments.map { Lowered(self, r, $0) } }
     }
