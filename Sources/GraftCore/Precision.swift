@@ -15,7 +15,8 @@ public enum MatmulPrecision: String, Sendable, CaseIterable {
     @TaskLocal public static var current = MatmulPrecision.float32
 
     /// Whether this CPU multiplies bfloat16 in hardware (AVX-512 BF16, checked at run time). Without it bf16 is
-    /// emulated: the operands are rounded the same way, then multiplied by fp32 sgemm (same results, slower).
+    /// emulated: the operands are rounded the same way, then multiplied by fp32 sgemm (the same results up to the
+    /// order of the sums; slower than fp32).
     public static let hardware = graft_bf16_hardware() != 0
 }
 

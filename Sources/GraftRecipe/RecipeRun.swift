@@ -39,7 +39,7 @@ public final class RecipeRun {
         let precision = recipe.training.precision
         if precision == .bfloat16 {
             say(MatmulPrecision.hardware ? "matrix products in bf16 (AVX-512 BF16), weights and sums in fp32"
-                : "matrix products in bf16, emulated: this CPU has no AVX-512 BF16 (same results, slower than fp32)")
+                : "matrix products in bf16, emulated: this CPU has no AVX-512 BF16 (same rounding, slower than fp32)")
         }
         return try withMatmulPrecision(precision, body)
     }
