@@ -37,21 +37,14 @@ func exp1(_ x: Float) -> Float { exp8(SIMD8(repeating: x))[0] }
 @inline(__always)
 @discardableResult
 func expShifted(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {
-    @inline(__always) func eight(_ i: Int) -> SIMD8<Float> {
+    var i = 0, acc = SIMD8<Float>()
+    while i + 8 <= n {
         let e = exp8(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - shift)
         UnsafeMutableRawPointer(y + i).storeBytes(of: e, as: SIMD8<Float>.self)
-        return e
+        acc += e
+        i += 8
     }
-    // Four independent polynomial chains per iteration, as in `mapUnary`.
-    var i = 0, acc = SIMD8<Float>(), acc2 = SIMD8<Float>()
-    while i + 32 <= n {
-        let (a, b, c, d) = (eight(i), eight(i + 8), eight(i + 16), eight(i + 24))
-        acc += a + b
-        acc2 += c + d
-        i += 32
-    }
-    while i + 8 <= n { acc += eight(i); i += 8 }
-    var s = (acc + acc2).sum()
+    var s = acc.sum()
     while i < n { y[i] = exp1(x[i] - shift); s += y[i]; i += 1 }
     return s
 }
