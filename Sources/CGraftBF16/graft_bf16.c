@@ -3,7 +3,7 @@
 // Built without -march: only the functions marked AVX512 below use AVX-512 instructions, so the same object runs
 // (and graft_bf16_hardware() answers 0) on AVX2-only machines. On non-x86 targets only graft_bf16_round is real.
 //
-// Scheme (BLIS-like): op(B) is packed into panels of NR = 32 columns, op(A) into micro-panels of at most MR_MAX
+// Scheme: op(B) is packed into panels of NR = 32 columns, op(A) into micro-panels of at most MR_MAX
 // rows; both hold bf16 k-pairs as 32-bit words, the operand layout of vdpbf16ps (word = lo: even k, hi: odd k).
 // The micro-kernel keeps an mr × 32 fp32 tile in 2·mr zmm accumulators; each k-pair step is one broadcast of A's
 // pair per row and two 16-column loads of B.
