@@ -62,39 +62,37 @@ extension Tensor {
         let out = Storage(count: planes * oh * ow)
         let px = pointer, po = out.pointer
         let grain = Swift.max(1, (1 << 14) / Swift.max(oh * ow * kernel.0 * kernel.1, 1))
-        guard GradMode.isEnabled && requiresGrad else {
-            // Nothing will ask where each maximum came from: the maxima alone.
+        /// Every window's maximum and, given `positions`, the input offset it came from.
+        func pool(recordingInto positions: UnsafeMutablePointer<Int>?) {
             parallelChunks(planes, grain: grain) { range in
+                let at = positions.map { _ in UnsafeMutablePointer<Int32>.allocate(capacity: ow) }
+                defer { at?.deallocate() }
                 for p in range {
                     for oy in 0..<oh {
                         let best = po + (p * oh + oy) * ow
                         best.update(repeating: -.infinity, count: ow)
-                        for ki in rows.taps[oy] {
-                            foldMaxima(px + p * h * w, row: (rows.start[oy] + ki * rows.dilation) * w, cols, runs, best)
+                        if let at {
+                            let top = (rows.start[oy] + rows.taps[oy].lowerBound * rows.dilation) * w
+                            for ox in 0..<ow { at[ox] = Int32(top + firstColumn[ox]) }
                         }
-                    }
-                }
-            }
-            return Tensor(shape: [shape[0], shape[1], oh, ow], storage: out)
-        }
-        let positions = [Int](unsafeUninitializedCapacity: out.count) { buffer, initialized in
-            let pi = buffer.baseAddress!
-            parallelChunks(planes, grain: grain) { range in
-                let at = UnsafeMutablePointer<Int32>.allocate(capacity: ow)
-                defer { at.deallocate() }
-                for p in range {
-                    for oy in 0..<oh {
-                        let best = po + (p * oh + oy) * ow
-                        let top = (rows.start[oy] + rows.taps[oy].lowerBound * rows.dilation) * w
-                        for ox in 0..<ow { best[ox] = -.infinity; at[ox] = Int32(top + firstColumn[ox]) }
                         for ki in rows.taps[oy] {
                             foldMaxima(px + p * h * w, row: (rows.start[oy] + ki * rows.dilation) * w, cols, runs, best, at)
                         }
-                        let indices = pi + (p * oh + oy) * ow
-                        for ox in 0..<ow { indices[ox] = Int(at[ox]) }
+                        if let at, let positions {
+                            let indices = positions + (p * oh + oy) * ow
+                            for ox in 0..<ow { indices[ox] = Int(at[ox]) }
+                        }
                     }
                 }
             }
+        }
+        guard GradMode.isEnabled && requiresGrad else {
+            // Nothing will ask where each maximum came from: the maxima alone.
+            pool(recordingInto: nil)
+            return Tensor(shape: [shape[0], shape[1], oh, ow], storage: out)
+        }
+        let positions = [Int](unsafeUninitializedCapacity: out.count) { buffer, initialized in
+            pool(recordingInto: buffer.baseAddress!)
             initialized = out.count
         }
         let index = Indices(positions, shape: [shape[0], shape[1], oh * ow])
@@ -216,12 +214,12 @@ private func windowSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     return s
 }
 
-/// Folds the input row starting at offset `row` of `plane` into one output row's running maxima and their
-/// positions, tap by tap, eight outputs at a time with selects: a window-by-window loop waits on each comparison,
-/// and a branch mispredicts half the time on random data. NaN wins, as in PyTorch.
+/// Folds the input row starting at offset `row` of `plane` into one output row's running maxima and, given `at`,
+/// their positions, tap by tap, eight outputs at a time with selects: a window-by-window loop waits on each
+/// comparison, and a branch mispredicts half the time on random data. NaN wins, as in PyTorch.
 @inline(__always)
 private func foldMaxima(_ plane: UnsafePointer<Float>, row: Int, _ cols: PoolAxis, _ runs: [Range<Int>],
-                        _ best: UnsafeMutablePointer<Float>, _ at: UnsafeMutablePointer<Int32>) {
+                        _ best: UnsafeMutablePointer<Float>, _ at: UnsafeMutablePointer<Int32>?) {
     for (kj, run) in runs.enumerated() {
         let shift = row + kj * cols.dilation
         var ox = run.lowerBound
@@ -229,37 +227,17 @@ private func foldMaxima(_ plane: UnsafePointer<Float>, row: Int, _ cols: PoolAxi
             var i = SIMD8<Int32>(), v = SIMD8<Float>()
             for l in 0..<8 { let k = shift + cols.start[ox + l]; i[l] = Int32(k); v[l] = plane[k] }
             let b = UnsafeRawPointer(best + ox).loadUnaligned(as: SIMD8<Float>.self)
-            let a = UnsafeRawPointer(at + ox).loadUnaligned(as: SIMD8<Int32>.self)
             let take = (v .> b) .| (v .!= v)
             UnsafeMutableRawPointer(best + ox).storeBytes(of: b.replacing(with: v, where: take), as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(at + ox).storeBytes(of: a.replacing(with: i, where: take), as: SIMD8<Int32>.self)
+            if let at {
+                let a = UnsafeRawPointer(at + ox).loadUnaligned(as: SIMD8<Int32>.self)
+                UnsafeMutableRawPointer(at + ox).storeBytes(of: a.replacing(with: i, where: take), as: SIMD8<Int32>.self)
+            }
             ox += 8
         }
         for ox in ox..<run.upperBound {
             let k = shift + cols.start[ox], v = plane[k]
-            if v > best[ox] || v.isNaN { best[ox] = v; at[ox] = Int32(k) }
-        }
-    }
-}
-
-/// `foldMaxima` without positions, for a pass no gradient will follow.
-@inline(__always)
-private func foldMaxima(_ plane: UnsafePointer<Float>, row: Int, _ cols: PoolAxis, _ runs: [Range<Int>],
-                        _ best: UnsafeMutablePointer<Float>) {
-    for (kj, run) in runs.enumerated() {
-        let shift = row + kj * cols.dilation
-        var ox = run.lowerBound
-        while ox + 8 <= run.upperBound {
-            var v = SIMD8<Float>()
-            for l in 0..<8 { v[l] = plane[shift + cols.start[ox + l]] }
-            let b = UnsafeRawPointer(best + ox).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(best + ox).storeBytes(of: b.replacing(with: v, where: (v .> b) .| (v .!= v)),
-                                                          as: SIMD8<Float>.self)
-            ox += 8
-        }
-        for ox in ox..<run.upperBound {
-            let v = plane[shift + cols.start[ox]]
-            if v > best[ox] || v.isNaN { best[ox] = v }
+            if v > best[ox] || v.isNaN { best[ox] = v; at?[ox] = Int32(k) }
         }
     }
 }
