@@ -136,6 +136,8 @@ func gemmConvWeightGrad(_ x: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Flo
 /// column (image, oy, ox) holds the input under that tap, zero where the tap falls in the padding.
 private func im2col(_ x: UnsafePointer<Float>, imageStride: Int, images: Int, channels: Int, _ geo: ConvGeometry,
                     into col: UnsafeMutablePointer<Float>) {
+    // The last image's last channel ends the reads: vector loads stop short of it.
+    let end = x + (images - 1) * imageStride + channels * geo.inPlane
     let l = geo.outPlane, ld = images * l, ow = geo.ow, sw = geo.strideW
     parallelChunks(images * channels, grain: Swift.max(1, (1 << 14) / Swift.max(geo.taps * l, 1))) { range in
         for p in range {
@@ -153,7 +155,8 @@ private func im2col(_ x: UnsafePointer<Float>, imageStride: Int, images: Int, ch
                         if sw == 1 {
                             (dst + cols.lowerBound).update(from: src + cols.lowerBound, count: cols.count)
                         } else {
-                            for ox in cols { dst[ox] = src[ox * sw] }
+                            gatherStrided(dst + cols.lowerBound, src + cols.lowerBound * sw, count: cols.count,
+                                          stride: sw, end: end)
                         }
                         (dst + cols.upperBound).update(repeating: 0, count: ow - cols.upperBound)
                     }

@@ -115,3 +115,70 @@ func erf8(_ x: SIMD8<Float>) -> SIMD8<Float> {
     q = q * x2 - 1.42647390514189e-02
     return x * p / q
 }
+
+/// p[0], p[s], …, p[7s]. Stride 1 and 2 are one and two vector loads, which read up to p[7s + s − 1]: the caller
+/// must own that much (`stridedLoadReach`); other strides gather lane by lane.
+@inline(__always)
+func loadStrided8(_ p: UnsafePointer<Float>, stride s: Int) -> SIMD8<Float> {
+    switch s {
+    case 1: return UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    case 2: return UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self).evenHalf
+    default:
+        var v = SIMD8<Float>()
+        for l in 0..<8 { v[l] = p[l * s] }
+        return v
+    }
+}
+
+/// How many floats from p `loadStrided8(p, stride: s)` reads.
+@inline(__always)
+func stridedLoadReach(_ s: Int) -> Int { s <= 2 ? 8 * s : 7 * s + 1 }
+
+/// dst[i] = src[i · s] for i in 0..<n, eight at a time while the loads stay short of `end`.
+@inline(__always)
+func gatherStrided(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count n: Int, stride s: Int,
+                   end: UnsafePointer<Float>) {
+    var i = 0
+    while i + 8 <= n && src + i * s + stridedLoadReach(s) <= end {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: loadStrided8(src + i * s, stride: s), as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < n { dst[i] = src[i * s]; i += 1 }
+}
+
+/// dst[j · dstStride + i] = src[i · srcStride + j] for i < rows, j < columns: 8×8 blocks through registers, the
+/// edges element by element. (Between NCHW planes and channels-last rows, a lane-by-lane copy reads or writes one
+/// float per cache line.)
+func transpose(_ src: UnsafePointer<Float>, stride srcStride: Int, rows: Int, columns: Int,
+               into dst: UnsafeMutablePointer<Float>, stride dstStride: Int) {
+    let fullRows = rows / 8 * 8, fullColumns = columns / 8 * 8
+    for i in stride(from: 0, to: fullRows, by: 8) {
+        for j in stride(from: 0, to: fullColumns, by: 8) {
+            transpose8x8(src + i * srcStride + j, srcStride, dst + j * dstStride + i, dstStride)
+        }
+        for j in fullColumns..<columns {
+            for k in i..<(i + 8) { dst[j * dstStride + k] = src[k * srcStride + j] }
+        }
+    }
+    for i in fullRows..<rows {
+        for j in 0..<columns { dst[j * dstStride + i] = src[i * srcStride + j] }
+    }
+}
+
+/// One 8×8 block: rows loaded as vectors, then three perfect unshuffles of the 64 floats (evens, then odds), each
+/// rotating the six bits of the index (row, column) by one, so three swap row and column.
+@inline(__always)
+private func transpose8x8(_ src: UnsafePointer<Float>, _ srcStride: Int, _ dst: UnsafeMutablePointer<Float>,
+                          _ dstStride: Int) {
+    var r = InlineArray<8, SIMD8<Float>>(repeating: .zero)
+    for k in 0..<8 { r[k] = UnsafeRawPointer(src + k * srcStride).loadUnaligned(as: SIMD8<Float>.self) }
+    for _ in 0..<3 {
+        let old = r
+        for k in 0..<4 {
+            let pair = SIMD16(lowHalf: old[2 * k], highHalf: old[2 * k + 1])
+            r[k] = pair.evenHalf
+            r[k + 4] = pair.oddHalf
+        }
+    }
+    for k in 0..<8 { UnsafeMutableRawPointer(dst + k * dstStride).storeBytes(of: r[k], as: SIMD8<Float>.self) }
+}

@@ -258,17 +258,21 @@ struct WinogradConvolution {
         }
     }
 
-    /// Channels-last [images, oh, ow, outC] → NCHW, each row finished by `epilogue` while it is in cache.
+    /// Channels-last [images, oh, ow, outC] → NCHW, eight channels at a time, each row finished by `epilogue`
+    /// while it is in cache.
     private func unpack(_ t: UnsafePointer<Float>, images: Int, into y: UnsafeMutablePointer<Float>,
                         _ epilogue: ChannelEpilogue?, parallel: Bool) {
         let (c, oh, ow) = (outC, oh, ow)
         chunks(images * oh, grain: 4, parallel: parallel) { range in
             for r in range {
-                let n = r / oh, row = r % oh, src = t + r * ow * c
-                for ch in 0..<c {
-                    let at = ((n * c + ch) * oh + row) * ow, d = y + at, s = src + ch
-                    for xi in 0..<ow { d[xi] = s[xi * c] }
-                    epilogue?.apply(to: d, count: ow, channel: ch, at: at)
+                let n = r / oh, row = r % oh, src = t + r * ow * c, plane = oh * ow
+                for ch in stride(from: 0, to: c, by: 8) {
+                    let block = Swift.min(8, c - ch), at = ((n * c + ch) * oh + row) * ow
+                    transpose(src + ch, stride: c, rows: ow, columns: block, into: y + at, stride: plane)
+                    guard let epilogue else { continue }
+                    for k in 0..<block {
+                        epilogue.apply(to: y + at + k * plane, count: ow, channel: ch + k, at: at + k * plane)
+                    }
                 }
             }
         }
@@ -289,11 +293,7 @@ private func packChannelsLast(_ x: UnsafePointer<Float>, images: Int, channels c
             let n = r / height, y = r % height - top, row = p + r * width * c
             row.update(repeating: 0, count: width * c)
             guard y >= 0 && y < h else { continue }
-            let src = x + n * c * h * w + y * w
-            for ch in 0..<c {
-                let s = src + ch * h * w, d = row + left * c + ch
-                for xi in 0..<columns { d[xi * c] = s[xi] }
-            }
+            transpose(x + n * c * h * w + y * w, stride: h * w, rows: c, columns: columns, into: row + left * c, stride: c)
         }
     }
 }

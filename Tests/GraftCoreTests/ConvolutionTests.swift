@@ -103,13 +103,16 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
                  edges: (2, 2, 2, 2)),
     ]
 
-    /// Large enough output planes that each image gets its own GEMM, and a pointwise one read in place.
+    /// Large enough output planes that each image gets its own GEMM, a pointwise one read in place, and rows long
+    /// enough for im2col's vector loads at stride 2.
     static let large: [ConvCase] = [
         ConvCase(name: "33×33, one image per GEMM", input: [2, 3, 33, 33], weight: [4, 3, 3, 3], stride: (1, 1),
                  padding: .symmetric(1, 1), edges: (1, 1, 1, 1)),
         ConvCase(name: "33×33 1×1 in place, groups 2", input: [2, 4, 33, 33], weight: [2, 2, 1, 1], groups: 2),
         ConvCase(name: "33×33 depthwise stride 2", input: [2, 2, 33, 33], weight: [2, 1, 3, 3], stride: (2, 2),
                  padding: .same, edges: (1, 1, 1, 1), groups: 2),
+        ConvCase(name: "stride 2, rows of 12 outputs", input: [2, 3, 9, 24], weight: [4, 3, 3, 3], stride: (2, 2),
+                 padding: .symmetric(1, 1), edges: (1, 1, 1, 1)),
     ]
 
     /// Convolutions the Winograd F(4×4, 3×3) path computes, forward and input gradient: odd sizes that leave partial

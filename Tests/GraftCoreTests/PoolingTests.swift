@@ -99,6 +99,10 @@ struct PoolCase: CustomTestStringConvertible, Sendable {
                  padding: .asymmetric(top: 1, bottom: 0, left: 0, right: 1), edges: (1, 0, 0, 1)),
         PoolCase(name: "rows of 19 outputs", input: [1, 2, 4, 19], kernel: (2, 3), stride: (1, 1),
                  padding: .symmetric(1, 1), edges: (1, 1, 1, 1)),
+        // Vector loads at stride 2 (two per eight outputs), cut short before the end of the input.
+        PoolCase(name: "3×3 stride 2 pad 1, rows of 17 outputs", input: [1, 2, 5, 33], kernel: (3, 3), stride: (2, 2),
+                 padding: .symmetric(1, 1), edges: (1, 1, 1, 1)),
+        PoolCase(name: "stride 3, rows of 10 outputs", input: [1, 1, 4, 30], kernel: (3, 3), stride: (3, 3)),
     ]
 }
 
