@@ -137,10 +137,8 @@ extension Tensor {
                 let p = px + (b * c + ch) * s
                 let t = contiguousSum(p, s)
                 sum += Double(t)
-                var local: Float = 0
                 let mean0 = t / Float(s)
-                for i in 0..<s { let d = p[i] - mean0; local += d * d }
-                sq += Double(local) + Double(s) * Double(mean0) * Double(mean0)
+                sq += Double(squaredDeviationSum(p, s, from: mean0)) + Double(s) * Double(mean0) * Double(mean0)
             }
             let mean = sum / Double(m), variance = Swift.max(0, sq / Double(m) - mean * mean)
             stats.pointer[2 * ch] = Float(mean)
@@ -177,8 +175,9 @@ extension Tensor {
                 let mean = ps[2 * ch], rstd = ps[2 * ch + 1]
                 var sumG: Float = 0, sumGX: Float = 0
                 for b in 0..<n {
-                    let xp = px + (b * c + ch) * s, gp = pg + (b * c + ch) * s
-                    for i in 0..<s { sumG += gp[i]; sumGX += gp[i] * (xp[i] - mean) * rstd }
+                    let (sum, dot) = sumAndCenteredDot(pg + (b * c + ch) * s, px + (b * c + ch) * s, s, from: mean)
+                    sumG += sum
+                    sumGX += dot * rstd
                 }
                 gw.pointer[ch] = sumGX
                 gb.pointer[ch] = sumG

@@ -24,6 +24,37 @@ func contiguousSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     return s
 }
 
+/// Σ (p[i] − c)² over `n` contiguous floats, sixteen partial sums at a time as `contiguousSum`.
+@inline(__always)
+func squaredDeviationSum(_ p: UnsafePointer<Float>, _ n: Int, from c: Float) -> Float {
+    var acc = SIMD16<Float>()
+    var i = 0
+    while i + 16 <= n {
+        let d = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self) - c
+        acc.addProduct(d, d)
+        i += 16
+    }
+    var s = acc.sum()
+    while i < n { let d = p[i] - c; s += d * d; i += 1 }
+    return s
+}
+
+/// (Σ g[i], Σ g[i] · (x[i] − c)) over `n` contiguous pairs, sixteen partial sums at a time.
+@inline(__always)
+func sumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, from c: Float) -> (Float, Float) {
+    var sums = SIMD16<Float>(), dots = SIMD16<Float>()
+    var i = 0
+    while i + 16 <= n {
+        let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
+        sums += gv
+        dots.addProduct(gv, UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) - c)
+        i += 16
+    }
+    var (sum, dot) = (sums.sum(), dots.sum())
+    while i < n { sum += g[i]; dot += g[i] * (x[i] - c); i += 1 }
+    return (sum, dot)
+}
+
 extension Tensor {
     func normalizedAxes(_ axes: [Int], op: String) -> [Int] {
         let r = Array(Set(axes.map { axis($0, op: op) })).sorted()
