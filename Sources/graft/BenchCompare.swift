@@ -65,10 +65,12 @@ struct BenchCompare: ParsableCommand {
         var description: String { "the \(threads)-thread run failed (exit \(status))" }
     }
 
-    /// One figure pair: median seconds per call for Graft and (when measured) PyTorch, and the buffers one more
-    /// Graft call took from the system rather than from its pool.
+    /// One figure pair: median seconds per call for Graft and (when measured) PyTorch, the buffers one more
+    /// Graft call took from the system rather than from its pool, and for GEMM-bound workloads the median of
+    /// sgemm 1024² rounds timed in alternation with Graft's (the machine's speed drifts between workloads).
     struct Row {
         let key: String, threads: Int, graft: Double, torch: Double?, newBuffers: Int
+        var pairedSgemm: Double? = nil
     }
 
     /// Runs this command again for one thread count and collects its `ROW` lines; other lines are printed.
@@ -93,8 +95,9 @@ struct BenchCompare: ParsableCommand {
         var rows: [Row] = []
         for line in text.split(separator: "\n") {
             let f = line.split(separator: " ")
-            if f.count == 6, f[0] == "ROW", let t = Int(f[2]), let g = Double(f[3]), let fresh = Int(f[5]) {
-                rows.append(Row(key: String(f[1]), threads: t, graft: g, torch: Double(f[4]), newBuffers: fresh))
+            if f.count == 7, f[0] == "ROW", let t = Int(f[2]), let g = Double(f[3]), let fresh = Int(f[5]) {
+                rows.append(Row(key: String(f[1]), threads: t, graft: g, torch: Double(f[4]), newBuffers: fresh,
+                                pairedSgemm: Double(f[6])))
             } else {
                 print(line)
             }
@@ -104,7 +107,8 @@ struct BenchCompare: ParsableCommand {
     }
 
     /// Measures every selected workload at this process's thread count and prints
-    /// `ROW key threads graft torch|- new`, the last the buffers one more call took from the system.
+    /// `ROW key threads graft torch|- new sgemm|-`: `new` the buffers one more call took from the system, `sgemm`
+    /// the median of the sgemm 1024² rounds that alternate with a GEMM-bound workload's.
     private func runChild(threads count: Int) throws {
         guard kernelThreads == count else {
             throw ValidationError("a child run needs GRAFT_NUM_THREADS=\(count) (Graft's kernels use \(kernelThreads))")
@@ -117,10 +121,13 @@ struct BenchCompare: ParsableCommand {
             var call = try workload.make()
             var graftRound = preparedRound(call, roundSeconds: seconds)
             let torchReady = torch?.prepare(workload.key, roundSeconds: seconds) ?? false
-            var graftTimes: [Double] = [], torchTimes: [Double] = []
+            let sgemmRound = workload.gemmFlops == nil ? nil : preparedRound(BenchWorkload.sgemm(),
+                                                                            roundSeconds: seconds)
+            var graftTimes: [Double] = [], torchTimes: [Double] = [], sgemmTimes: [Double] = []
             for _ in 0..<rounds {
                 graftTimes.append(graftRound())
                 if torchReady, let t = torch?.time(workload.key) { torchTimes.append(t) }
+                if let sgemmRound { sgemmTimes.append(sgemmRound()) }
             }
             let before = Storage.freshAllocations
             call()
@@ -132,7 +139,7 @@ struct BenchCompare: ParsableCommand {
                 format: "[%d thread%@] %@: Graft %.2f ms, PyTorch %@\n", count, count == 1 ? "" : "s", workload.key,
                 graft * 1000, reference.map { String(format: "%.2f ms", $0 * 1000) } ?? "-").utf8))
             print("ROW \(workload.key) \(count) \(graft) \(reference.map { "\($0)" } ?? "-") "
-                  + "\(after - before)")
+                  + "\(after - before) \(sgemmTimes.isEmpty ? "-" : "\(median(sgemmTimes))")")
         }
     }
 

@@ -3,8 +3,9 @@ import GraftCore
 
 extension BenchCompare {
     /// The table: one line per workload and thread count, Graft's and PyTorch's median milliseconds and the speed
-    /// ratio (PyTorch's time ÷ Graft's: above 1 Graft is faster), then GF/s of the sgemm row and the training
-    /// workloads below the 1.2× target.
+    /// ratio (PyTorch's time ÷ Graft's: above 1 Graft is faster), then GF/s of the sgemm row, each GEMM-bound
+    /// workload's GF/s against it and against the sgemm rounds timed in alternation with that workload, and the
+    /// training workloads below the 1.2× target.
     func printComparison(_ rows: [Row]) {
         let labels = Dictionary(uniqueKeysWithValues: BenchWorkload.all.map { ($0.key, $0) })
         var table = [["workload", "threads", "Graft ms", "PyTorch ms", "Graft ÷ PyTorch", "new buffers"]]
@@ -31,8 +32,13 @@ extension BenchCompare {
             for row in rows where row.key == workload.key {
                 guard let best = sgemmRate[row.threads] else { continue }
                 let rate = work / row.graft
-                print(String(format: "GEMM-bound: %@, %d thread(s): %.1f GF/s, %.0f %% of sgemm's %.1f", workload.key,
-                             row.threads, rate / 1e9, 100 * rate / best, best / 1e9))
+                let paired = row.pairedSgemm.map { seconds in
+                    let sgemm = flops / seconds
+                    return String(format: "; %.0f %% of the %.1f sgemm reached in rounds alternating with it",
+                                  100 * rate / sgemm, sgemm / 1e9)
+                } ?? ""
+                print(String(format: "GEMM-bound: %@, %d thread(s): %.1f GF/s, %.0f %% of sgemm's %.1f%@", workload.key,
+                             row.threads, rate / 1e9, 100 * rate / best, best / 1e9, paired))
             }
         }
         let behind = rows.filter { row in

@@ -97,7 +97,8 @@ struct BenchWorkload: Sendable {
         model.fixFrozenBatchNorm()
     }
 
-    private static func sgemm() -> () -> Void {
+    /// sgemm 1024² through OpenBLAS, the rate GEMM-bound workloads are set against.
+    static func sgemm() -> () -> Void {
         var rng = RandomGenerator(seed: 1)
         let n = 1024
         let a = Tensor.randomNormal([n, n], using: &rng), b = Tensor.randomNormal([n, n], using: &rng)
