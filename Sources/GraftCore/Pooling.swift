@@ -220,15 +220,15 @@ private func windowSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
 }
 
 /// Folds the input row starting at offset `row` of `plane` into one output row's running maxima and, given `at`,
-/// their positions, tap by tap, eight outputs at a time (at strides 1 and 2 from one or two vector loads, none
-/// reaching `end`) with selects: a window-by-window loop waits on each
-/// comparison, and a branch mispredicts half the time on random data. NaN wins, as in PyTorch.
+/// their positions, tap by tap, eight outputs at a time with selects (at strides 1 and 2 read by one or two vector
+/// loads, none reaching `end`): a window-by-window loop waits on each comparison, and a branch mispredicts half
+/// the time on random data. NaN wins, as in PyTorch.
 @inline(__always)
 private func foldMaxima(_ plane: UnsafePointer<Float>, row: Int, _ cols: PoolAxis, _ runs: [Range<Int>],
                         _ best: UnsafeMutablePointer<Float>, _ at: UnsafeMutablePointer<Int32>?,
                         end: UnsafePointer<Float>) {
     let s = cols.stride, lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &* Int32(s)
-    for (kj, run) in runs.enumerated() {
+    for (kj, run) in runs.enumerated() where !run.isEmpty {
         // Output ox reads input k0 + (ox − run.lowerBound) · s of this row.
         let k0 = row + kj * cols.dilation + cols.start[run.lowerBound]
         var ox = run.lowerBound, k = k0

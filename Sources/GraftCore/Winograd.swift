@@ -293,7 +293,8 @@ private func packChannelsLast(_ x: UnsafePointer<Float>, images: Int, channels c
             let n = r / height, y = r % height - top, row = p + r * width * c
             row.update(repeating: 0, count: width * c)
             guard y >= 0 && y < h else { continue }
-            transpose(x + n * c * h * w + y * w, stride: h * w, rows: c, columns: columns, into: row + left * c, stride: c)
+            transpose(x + n * c * h * w + y * w, stride: h * w, rows: c, columns: columns, into: row + left * c,
+                      stride: c)
         }
     }
 }
