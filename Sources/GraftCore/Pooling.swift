@@ -64,7 +64,7 @@ extension Tensor {
         let planes = shape[0] * shape[1], (oh, ow) = (rows.count, cols.count), (h, w) = (shape[2], shape[3])
         let firstColumn = cols.first, runs = (0..<kernel.1).map { cols.outputs(reading: $0) }
         let out = Storage(count: planes * oh * ow)
-        let px = pointer, po = out.pointer, end = UnsafePointer(px + count)
+        let px = pointer, po = out.pointer, bounds = UnsafePointer(px)..<UnsafePointer(px + count)
         let grain = Swift.max(1, (1 << 14) / Swift.max(oh * ow * kernel.0 * kernel.1, 1))
         /// Every window's maximum and, given `positions`, the input offset it came from.
         func pool(recordingInto positions: UnsafeMutablePointer<Int>?) {
@@ -81,7 +81,7 @@ extension Tensor {
                         }
                         for ki in rows.taps[oy] {
                             foldMaxima(px + p * h * w, row: (rows.start[oy] + ki * rows.dilation) * w, cols, runs, best, at,
-                                       end: end)
+                                       bounds: bounds)
                         }
                         if let at, let positions {
                             let indices = positions + (p * oh + oy) * ow
@@ -220,35 +220,38 @@ private func windowSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
 }
 
 /// Folds the input row starting at offset `row` of `plane` into one output row's running maxima and, given `at`,
-/// their positions, tap by tap, eight outputs at a time with selects (at strides 1 and 2 read by one or two vector
-/// loads, none reaching `end`): a window-by-window loop waits on each comparison, and a branch mispredicts half
-/// the time on random data. NaN wins, as in PyTorch.
+/// their positions, tap by tap, eight outputs at a time with selects: a window-by-window loop waits on each
+/// comparison, and a branch mispredicts half the time on random data. NaN wins, as in PyTorch. At strides 1 and 2
+/// a window of eight is one or two vector loads, reading only inside `bounds`; a run shorter than eight (a tap that
+/// reaches the padding for the first outputs) slides its window back over outputs it does not reach, whose lanes
+/// are masked to −∞, and outputs folded twice keep their maximum.
 @inline(__always)
 private func foldMaxima(_ plane: UnsafePointer<Float>, row: Int, _ cols: PoolAxis, _ runs: [Range<Int>],
                         _ best: UnsafeMutablePointer<Float>, _ at: UnsafeMutablePointer<Int32>?,
-                        end: UnsafePointer<Float>) {
-    let s = cols.stride, lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &* Int32(s)
+                        bounds: Range<UnsafePointer<Float>>) {
+    let s = cols.stride, lane = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7), reach = stridedLoadReach(s)
     for (kj, run) in runs.enumerated() where !run.isEmpty {
         // Output ox reads input k0 + (ox − run.lowerBound) · s of this row.
         let k0 = row + kj * cols.dilation + cols.start[run.lowerBound]
-        var ox = run.lowerBound, k = k0
-        while ox + 8 <= run.upperBound && plane + k + stridedLoadReach(s) <= end {
-            let v = loadStrided8(plane + k, stride: s)
-            let b = UnsafeRawPointer(best + ox).loadUnaligned(as: SIMD8<Float>.self)
+        var ox = run.lowerBound
+        while ox < run.upperBound {
+            let first = Swift.min(ox, run.upperBound - 8), k = k0 + (first - run.lowerBound) * s
+            guard first >= 0, plane + k >= bounds.lowerBound, plane + k + reach <= bounds.upperBound else { break }
+            var v = loadStrided8(plane + k, stride: s)
+            if first < run.lowerBound { v.replace(with: -.infinity, where: lane .< Int32(run.lowerBound - first)) }
+            let b = UnsafeRawPointer(best + first).loadUnaligned(as: SIMD8<Float>.self)
             let take = (v .> b) .| (v .!= v)
-            UnsafeMutableRawPointer(best + ox).storeBytes(of: b.replacing(with: v, where: take), as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(best + first).storeBytes(of: b.replacing(with: v, where: take), as: SIMD8<Float>.self)
             if let at {
-                let a = UnsafeRawPointer(at + ox).loadUnaligned(as: SIMD8<Int32>.self)
-                UnsafeMutableRawPointer(at + ox).storeBytes(of: a.replacing(with: lanes &+ Int32(k), where: take),
-                                                            as: SIMD8<Int32>.self)
+                let a = UnsafeRawPointer(at + first).loadUnaligned(as: SIMD8<Int32>.self)
+                UnsafeMutableRawPointer(at + first).storeBytes(of: a.replacing(with: lane &* Int32(s) &+ Int32(k), where: take),
+                                                               as: SIMD8<Int32>.self)
             }
-            ox += 8
-            k += 8 * s
+            ox = first + 8
         }
         for ox in ox..<run.upperBound {
-            let v = plane[k]
+            let k = k0 + (ox - run.lowerBound) * s, v = plane[k]
             if v > best[ox] || v.isNaN { best[ox] = v; at?[ox] = Int32(k) }
-            k += s
         }
     }
 }

@@ -103,6 +103,9 @@ struct PoolCase: CustomTestStringConvertible, Sendable {
         PoolCase(name: "3×3 stride 2 pad 1, rows of 17 outputs", input: [1, 2, 5, 33], kernel: (3, 3), stride: (2, 2),
                  padding: .symmetric(1, 1), edges: (1, 1, 1, 1)),
         PoolCase(name: "stride 3, rows of 10 outputs", input: [1, 1, 4, 30], kernel: (3, 3), stride: (3, 3)),
+        // ResNet's stem pool: rows of eight outputs, the first tap of the first output in the padding.
+        PoolCase(name: "3×3 stride 2 pad 1, 16×16 → 8×8", input: [2, 3, 16, 16], kernel: (3, 3), stride: (2, 2),
+                 padding: .symmetric(1, 1), edges: (1, 1, 1, 1)),
     ]
 }
 
