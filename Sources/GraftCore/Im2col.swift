@@ -136,8 +136,8 @@ func gemmConvWeightGrad(_ x: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Flo
 /// column (image, oy, ox) holds the input under that tap, zero where the tap falls in the padding.
 private func im2col(_ x: UnsafePointer<Float>, imageStride: Int, images: Int, channels: Int, _ geo: ConvGeometry,
                     into col: UnsafeMutablePointer<Float>) {
-    // The last image's last channel ends the reads: vector loads stop short of it.
-    let end = x + (images - 1) * imageStride + channels * geo.inPlane
+    // Vector loads stay inside these images' planes.
+    let bounds = x..<(x + (images - 1) * imageStride + channels * geo.inPlane)
     let l = geo.outPlane, ld = images * l, ow = geo.ow, sw = geo.strideW
     parallelChunks(images * channels, grain: Swift.max(1, (1 << 14) / Swift.max(geo.taps * l, 1))) { range in
         for p in range {
@@ -151,14 +151,13 @@ private func im2col(_ x: UnsafePointer<Float>, imageStride: Int, images: Int, ch
                     row.update(repeating: 0, count: rows.lowerBound * ow)
                     for oy in rows {
                         let dst = row + oy * ow, src = plane + (oy * geo.strideH - geo.top + ki * geo.dilationH) * geo.w + shift
-                        dst.update(repeating: 0, count: cols.lowerBound)
                         if sw == 1 {
+                            dst.update(repeating: 0, count: cols.lowerBound)
                             (dst + cols.lowerBound).update(from: src + cols.lowerBound, count: cols.count)
+                            (dst + cols.upperBound).update(repeating: 0, count: ow - cols.upperBound)
                         } else {
-                            gatherStrided(dst + cols.lowerBound, src + cols.lowerBound * sw, count: cols.count,
-                                          stride: sw, end: end)
+                            gatherStrided(dst, src, count: ow, valid: cols, stride: sw, bounds: bounds)
                         }
-                        (dst + cols.upperBound).update(repeating: 0, count: ow - cols.upperBound)
                     }
                     (row + rows.upperBound * ow).update(repeating: 0, count: (geo.oh - rows.upperBound) * ow)
                 }

@@ -238,7 +238,7 @@ private func foldMaxima(_ plane: UnsafePointer<Float>, row: Int, _ cols: PoolAxi
             let first = Swift.min(ox, run.upperBound - 8), k = k0 + (first - run.lowerBound) * s
             guard first >= 0, plane + k >= bounds.lowerBound, plane + k + reach <= bounds.upperBound else { break }
             var v = loadStrided8(plane + k, stride: s)
-            if first < run.lowerBound { v.replace(with: -.infinity, where: lane .< Int32(run.lowerBound - first)) }
+            if first < run.lowerBound { v.replace(with: -.infinity, where: .!lanes(first, inside: run)) }
             let b = UnsafeRawPointer(best + first).loadUnaligned(as: SIMD8<Float>.self)
             let take = (v .> b) .| (v .!= v)
             UnsafeMutableRawPointer(best + first).storeBytes(of: b.replacing(with: v, where: take), as: SIMD8<Float>.self)

@@ -134,16 +134,21 @@ func loadStrided8(_ p: UnsafePointer<Float>, stride s: Int) -> SIMD8<Float> {
 @inline(__always)
 func stridedLoadReach(_ s: Int) -> Int { s <= 2 ? 8 * s : 7 * s + 1 }
 
-/// dst[i] = src[i · s] for i in 0..<n, eight at a time while the loads stay short of `end`.
+/// dst[i] = src[i · s] for i in `valid` and 0 for the other i in 0..<n (an im2col row: the taps that land in the
+/// padding read zeros). Windows of eight with the lanes outside `valid` masked, loading only inside `bounds`; the
+/// last window slides back to end at n, and a row too short or too near the bounds goes element by element.
 @inline(__always)
-func gatherStrided(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count n: Int, stride s: Int,
-                   end: UnsafePointer<Float>) {
+func gatherStrided(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count n: Int, valid: Range<Int>,
+                   stride s: Int, bounds: Range<UnsafePointer<Float>>) {
     var i = 0
-    while i + 8 <= n && src + i * s + stridedLoadReach(s) <= end {
-        UnsafeMutableRawPointer(dst + i).storeBytes(of: loadStrided8(src + i * s, stride: s), as: SIMD8<Float>.self)
-        i += 8
+    while i < n {
+        let first = Swift.min(i, n - 8), p = src + first * s
+        guard first >= 0, p >= bounds.lowerBound, p + stridedLoadReach(s) <= bounds.upperBound else { break }
+        let v = loadStrided8(p, stride: s).replacing(with: 0, where: .!lanes(first, inside: valid))
+        UnsafeMutableRawPointer(dst + first).storeBytes(of: v, as: SIMD8<Float>.self)
+        i = first + 8
     }
-    while i < n { dst[i] = src[i * s]; i += 1 }
+    while i < n { dst[i] = valid.contains(i) ? src[i * s] : 0; i += 1 }
 }
 
 /// dst[j · dstStride + i] = src[i · srcStride + j] for i < rows, j < columns: 8×8 blocks through registers, the
@@ -181,4 +186,12 @@ private func transpose8x8(_ src: UnsafePointer<Float>, _ srcStride: Int, _ dst: 
         }
     }
     for k in 0..<8 { UnsafeMutableRawPointer(dst + k * dstStride).storeBytes(of: r[k], as: SIMD8<Float>.self) }
+}
+
+/// Which of the eight indices first, first + 1, …, first + 7 lie in `range`. Compared as floats (exact for any
+/// index under 2²⁴): Swift's integer vector comparisons compile to a loop over the lanes here.
+@inline(__always)
+func lanes(_ first: Int, inside range: Range<Int>) -> SIMDMask<SIMD8<Int32>> {
+    let index = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7) + Float(first)
+    return (index .>= Float(range.lowerBound)) .& (index .< Float(range.upperBound))
 }

@@ -22,21 +22,30 @@ import Testing
         }
     }
 
-    /// Strides 1 and 2 load whole vectors; an end just past the last element read forces the tail onto single loads.
+    /// Strides 1 and 2 load whole vectors: every count and valid range against index arithmetic, with the bounds
+    /// tight around the elements read (forcing single loads) or loose; the lanes outside `valid` read as zeros.
     @Test(arguments: [1, 2, 3, 5])
-    func gatherStridedStaysShortOfTheEnd(stride s: Int) {
+    func gatherStridedMasksAndStaysInBounds(stride s: Int) {
+        let margin = 8 * s
+        let source = (0..<(24 * s + 2 * margin)).map { Float($0 * 3 + 1) }
         for count in [0, 7, 8, 9, 17, 24] {
-            let source = (0..<((count - 1) * s + 1 + 16)).map { Float($0 * 3 + 1) }
-            for slack in [0, 1, 16] {
-                let end = count == 0 ? 0 : (count - 1) * s + 1 + slack
-                var out = [Float](repeating: .nan, count: count)
-                source.withUnsafeBufferPointer { p in
-                    out.withUnsafeMutableBufferPointer { o in
-                        guard let dst = o.baseAddress else { return }
-                        gatherStrided(dst, p.baseAddress!, count: count, stride: s, end: p.baseAddress! + end)
+            let ranges = [0..<count, 0..<0] + (count >= 1 ? [1..<count] : []) + (count >= 5 ? [2..<(count - 3)] : [])
+            for valid in ranges {
+                for slack in [0, margin] {
+                    var out = [Float](repeating: .nan, count: count)
+                    source.withUnsafeBufferPointer { p in
+                        out.withUnsafeMutableBufferPointer { o in
+                            guard let dst = o.baseAddress else { return }
+                            let src = p.baseAddress! + margin
+                            // The elements a scalar copy would read, widened by `slack` on each side.
+                            let lo = valid.isEmpty ? 0 : valid.lowerBound * s, hi = valid.isEmpty ? 0 : (valid.upperBound - 1) * s + 1
+                            gatherStrided(dst, src, count: count, valid: valid, stride: s,
+                                          bounds: (src + lo - slack)..<(src + hi + slack))
+                        }
                     }
+                    let expected = (0..<count).map { valid.contains($0) ? source[margin + $0 * s] : 0 }
+                    #expect(out == expected, "count \(count), valid \(valid), slack \(slack)")
                 }
-                #expect(out == (0..<count).map { source[$0 * s] }, "count \(count), end slack \(slack)")
             }
         }
     }
