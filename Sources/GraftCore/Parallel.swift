@@ -20,7 +20,7 @@ enum System {
 }
 
 /// Splits `0..<count` into contiguous chunks of at least `grain` items and runs them on the worker threads.
-/// Small loops run inline: a dispatch costs a few microseconds.
+/// Small loops run inline: a parallel region costs microseconds even with the pool's workers awake.
 @inline(__always)
 public func parallelChunks(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
     let chunks = min(kernelThreads, count / max(grain, 1))
