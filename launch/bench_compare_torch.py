@@ -253,6 +253,7 @@ def effnet_step():
 
 WORKLOADS = {
     "sgemm": sgemm,
+    "sgemm_openblas": sgemm,
     "mlp": mlp,
     "minilm_fwd": minilm_forward,
     "minilm_full": lambda: minilm_step([""]),

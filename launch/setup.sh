@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# System packages Graft builds against (OpenBLAS, OpenMPI, libjpeg-turbo, libpng, zlib, FreeType, pkg-config), the Noto fonts
-# the glyph data set is rendered from. Idempotent: when everything is already installed it only asks dpkg and
-# returns at once; otherwise it runs `apt-get update` once and installs what is missing, non-interactively (root, or
-# sudo without a password; no stdin needed).
+# System packages Graft builds against (OpenBLAS, OpenMPI, libjpeg-turbo, libpng, zlib, FreeType, pkg-config), oneDNN's
+# runtime (loaded at run time for fp32 matrix products when present), the Noto fonts the glyph data set is rendered
+# from. Idempotent: when everything is already installed it only asks dpkg and returns at once; otherwise it runs
+# `apt-get update` once and installs what is missing, non-interactively (root, or sudo without a password; no stdin
+# needed).
 set -euo pipefail
 
 # Debian packages to ensure; Package.swift's systemLibrary targets find them through pkg-config.
-GRAFT_APT_PACKAGES=${GRAFT_APT_PACKAGES:-"libopenblas-dev libopenmpi-dev openmpi-bin libjpeg62-turbo-dev libfreetype-dev libpng-dev zlib1g-dev dataset-fashion-mnist fonts-noto-core pkg-config"}
+GRAFT_APT_PACKAGES=${GRAFT_APT_PACKAGES:-"libopenblas-dev libdnnl2 libopenmpi-dev openmpi-bin libjpeg62-turbo-dev libfreetype-dev libpng-dev zlib1g-dev dataset-fashion-mnist fonts-noto-core pkg-config"}
 
 read -r -a packages <<<"$GRAFT_APT_PACKAGES"
 

@@ -34,6 +34,9 @@ check "inspect totals" 0 "15 tensors, 99 parameters" -- "$BIN" inspect "$fixture
 printf 'abc' >"$WORK/short.safetensors"
 check "inspect names a truncated file" 1 "$WORK/short.safetensors" -- "$BIN" inspect "$WORK/short.safetensors"
 check "inspect names a missing file" 1 "$WORK/none.safetensors" -- "$BIN" inspect "$WORK/none.safetensors"
+check "an unknown GRAFT_GEMM is one line" 2 "error: GRAFT_GEMM=mkl: expected one of openblas, onednn" -- \
+    env GRAFT_GEMM=mkl "$BIN" inspect "$fixture"
+check "GRAFT_GEMM=openblas runs" 0 "15 tensors, 99 parameters" -- env GRAFT_GEMM=openblas "$BIN" inspect "$fixture"
 
 # graft train: a small real run, then the ways a recipe or its data can be wrong.
 runs=$WORK/runs

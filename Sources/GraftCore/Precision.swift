@@ -35,8 +35,8 @@ func gemmKernel(_ precision: MatmulPrecision, transA: Bool, transB: Bool, m: Int
     guard m > 0 && n > 0 else { return }
     switch precision {
     case .float32:
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a, lda: lda, b, ldb: ldb, beta: beta, c,
+              ldc: ldc)
     case .bfloat16 where MatmulPrecision.hardware:
         let rows = { (range: Range<Int>) in
             // Rows of op(a) are rows of a, or columns when transposed.
@@ -60,9 +60,8 @@ func emulatedBF16Gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha:
     let roundedA = bf16Rounded(a, rows: ra, columns: ca, ld: lda)
     let roundedB = bf16Rounded(b, rows: rb, columns: cb, ld: ldb)
     defer { roundedA.deallocate(); roundedB.deallocate() }
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha, roundedA, Int32(Swift.max(ca, 1)), roundedB,
-                Int32(Swift.max(cb, 1)), beta, c, Int32(ldc))
+    sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, roundedA, lda: Swift.max(ca, 1), roundedB,
+          ldb: Swift.max(cb, 1), beta: beta, c, ldc: ldc)
 }
 
 /// A rows × columns matrix (leading dimension `ld`) rounded to bfloat16 values, packed densely.

@@ -132,9 +132,8 @@ struct TapClasses {
 
     private func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>,
                        _ b: UnsafePointer<Float>, beta: Float, _ c: UnsafeMutablePointer<Float>) {
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), 1, a, Int32(transA ? m : k), b, Int32(transB ? k : n), beta, c,
-                    Int32(n))
+        GraftCore.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a, lda: transA ? m : k, b,
+                        ldb: transB ? k : n, beta: beta, c, ldc: n)
     }
 }
 

@@ -130,9 +130,8 @@ struct WinogradConvolution {
             pack(x + first * inC * h * w, images: count, into: padded.pointer, parallel: parallel)
             transformInput(padded.pointer, tiles: tiles, into: v.pointer, parallel: parallel)
             for k in 0..<36 {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(tiles), Int32(outC), Int32(inC), 1,
-                            v.pointer + k * tiles * inC, Int32(inC), u.pointer + k * outC * inC, Int32(inC), 0,
-                            m.pointer + k * tiles * outC, Int32(outC))
+                sgemm(transA: false, transB: true, m: tiles, n: outC, k: inC, v.pointer + k * tiles * inC, lda: inC,
+                      u.pointer + k * outC * inC, ldb: inC, beta: 0, m.pointer + k * tiles * outC, ldc: outC)
             }
             transformOutput(m.pointer, tiles: tiles, into: unpacked.pointer, parallel: parallel)
             let offset = first * outC * oh * ow
@@ -159,9 +158,9 @@ struct WinogradConvolution {
                              height: tilesH * 4, width: tilesW * 4, into: gradientTiles.pointer)
             transformGradient(gradientTiles.pointer, tiles: tiles, into: e.pointer)
             for k in 0..<36 {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outC), Int32(inC), Int32(tiles), 1,
-                            e.pointer + k * tiles * outC, Int32(outC), v.pointer + k * tiles * inC, Int32(inC),
-                            first == 0 ? 0 : 1, du.pointer + k * outC * inC, Int32(inC))
+                sgemm(transA: true, transB: false, m: outC, n: inC, k: tiles, e.pointer + k * tiles * outC, lda: outC,
+                      v.pointer + k * tiles * inC, ldb: inC, beta: first == 0 ? 0 : 1, du.pointer + k * outC * inC,
+                      ldc: inC)
             }
         }
         let plane = outC * inC, (inC, outC) = (inC, outC)

@@ -99,8 +99,8 @@ struct BenchCore: ParsableCommand {
             let c = Storage(count: n * n)
             let flops = 2 * Double(n * n * n)
             let raw = flops / secondsPerCall {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
-                            a.pointer, Int32(n), b.pointer, Int32(n), 0, c.pointer, Int32(n))
+                GEMMLibrary.current.sgemm(transA: false, transB: false, m: n, n: n, k: n, a.pointer, lda: n, b.pointer,
+                                          ldb: n, beta: 0, c.pointer, ldc: n)
             } / 1e9
             let graft = flops / secondsPerCall { _ = a.matmul(b) } / 1e9
             rows.append(("matmul_\(n)", "matmul \(n)×\(n)", "GF/s", graft, raw, "sgemm"))

@@ -49,6 +49,7 @@ struct BenchCompare: ParsableCommand {
         if child { return try runChild(threads: threadCounts![0]) }
         print("CPU: \(cpuModel()) (\(ProcessInfo.processInfo.activeProcessorCount) online; \(cpuFeatures()))")
         print("BLAS: \(String(cString: openblas_get_config())) (core \(String(cString: openblas_get_corename())))")
+        print("fp32 GEMM: \(GEMMLibrary.current.description) (GRAFT_GEMM: \(GEMMLibrary.allCases.map(\.rawValue).joined(separator: ", ")))")
         print("load average at start: \(loadAverage())")
         if noTorch { print("PyTorch: left out (--no-torch); Graft's figures only.") }
         var rows: [Row] = []
@@ -121,7 +122,7 @@ struct BenchCompare: ParsableCommand {
             var call = try workload.make()
             var graftRound = preparedRound(call, roundSeconds: seconds)
             let torchReady = torch?.prepare(workload.key, roundSeconds: seconds) ?? false
-            let sgemmRound = workload.gemmFlops == nil ? nil : preparedRound(BenchWorkload.sgemm(),
+            let sgemmRound = workload.gemmFlops == nil ? nil : preparedRound(BenchWorkload.sgemm(GEMMLibrary.current),
                                                                             roundSeconds: seconds)
             var graftTimes: [Double] = [], torchTimes: [Double] = [], sgemmTimes: [Double] = []
             for _ in 0..<rounds {

@@ -1,4 +1,3 @@
-import CBLAS
 import GraftCore
 
 extension BenchCore {
@@ -15,8 +14,8 @@ extension BenchCore {
         let (m, k, n) = (64, 576, 32 * 32 * 32)
         let a = Storage(repeating: 0.5, count: m * k), b = Storage(repeating: 0.25, count: k * n), c = Storage(count: m * n)
         let sgemm = 2 * Double(m * k * n) / secondsPerCall {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
-                        a.pointer, Int32(k), b.pointer, Int32(n), 0, c.pointer, Int32(n))
+            GEMMLibrary.current.sgemm(transA: false, transB: false, m: m, n: n, k: k, a.pointer, lda: k, b.pointer, ldb: n,
+                                      beta: 0, c.pointer, ldc: n)
         } / 1e9
         return (graft, sgemm)
     }

@@ -40,7 +40,12 @@ struct BenchWorkload: Sendable {
 
     /// Every workload, in table order.
     static let all: [BenchWorkload] = [
-        BenchWorkload(key: "sgemm", label: "sgemm 1024² (OpenBLAS; torch.mm)", training: false, make: sgemm),
+        BenchWorkload(key: "sgemm", label: "sgemm 1024² (\(GEMMLibrary.current.description); torch.mm)", training: false) {
+            sgemm(GEMMLibrary.current)
+        },
+        BenchWorkload(key: "sgemm_openblas", label: "sgemm 1024² (OpenBLAS; torch.mm)", training: false) {
+            sgemm(.openBLAS)
+        },
         BenchWorkload(key: "mlp", label: "MLP 784-512-512-10 b128 SGD step", training: true, gemmFlops: mlpFlops,
                       make: mlp),
         BenchWorkload(key: "minilm_fwd", label: "MiniLM-L6 forward 16×128", training: false,
@@ -97,15 +102,15 @@ struct BenchWorkload: Sendable {
         model.fixFrozenBatchNorm()
     }
 
-    /// sgemm 1024² through OpenBLAS, the rate GEMM-bound workloads are set against.
-    static func sgemm() -> () -> Void {
+    /// sgemm 1024² through `library`: the best of these rates is what GEMM-bound workloads are set against.
+    static func sgemm(_ library: GEMMLibrary) -> () -> Void {
         var rng = RandomGenerator(seed: 1)
         let n = 1024
         let a = Tensor.randomNormal([n, n], using: &rng), b = Tensor.randomNormal([n, n], using: &rng)
         let c = Storage(count: n * n)
         return {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
-                        a.pointer, Int32(n), b.pointer, Int32(n), 0, c.pointer, Int32(n))
+            library.sgemm(transA: false, transB: false, m: n, n: n, k: n, a.pointer, lda: n, b.pointer, ldb: n, beta: 0,
+                          c.pointer, ldc: n)
         }
     }
 

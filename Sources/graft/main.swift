@@ -53,6 +53,11 @@ func settleBLASThreadPolicy() {
 }
 
 settleBLASThreadPolicy()
+// A bad GRAFT_GEMM is said here in one line rather than at the first matrix product.
+do { _ = try GEMMLibrary.choose(setting: getenv("GRAFT_GEMM").map { String(cString: $0) }) } catch {
+    fputs("error: \(error)\n", stderr)
+    exit(2)
+}
 // Progress lines go out as they are printed, also to a file or through mpirun, which forwards ranks' output.
 setvbuf(stdout, nil, _IOLBF, 0)
 Graft.main()
