@@ -1,10 +1,11 @@
 import CBLAS
 import Foundation
+import Synchronization
 
 /// The library that runs Graft's fp32 matrix products. OpenBLAS is linked; oneDNN's sgemm is loaded at run time
 /// when its shared library is installed (Debian `libdnnl2`), so the build needs `libopenblas-dev` alone. On the
 /// 2-vCPU Zen 5 EPYC here oneDNN's sgemm ran the MLP's and MiniLM-L6's training shapes 1.0–1.2× OpenBLAS's speed
-/// on one thread and 1.1–1.7× on two (`launch/gemm_libraries.c`).
+/// on one thread and 1.0–1.7× on two (`launch/gemm_libraries.c`).
 public enum GEMMLibrary: String, Sendable, CaseIterable {
     case openBLAS = "openblas"
     case oneDNN = "onednn"
@@ -68,6 +69,7 @@ extension GEMMLibrary {
 @inline(__always)
 func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1, _ a: UnsafePointer<Float>, lda: Int,
            _ b: UnsafePointer<Float>, ldb: Int, beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+    GEMMRecording.record(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, beta: beta)
     GEMMLibrary.current.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a, lda: lda, b, ldb: ldb,
                               beta: beta, c, ldc: ldc)
 }
@@ -120,5 +122,81 @@ struct OneDNN: @unchecked Sendable {
         let status = multiply(flag(transA), flag(transB), Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda),
                               b, Int64(ldb), beta, c, Int64(ldc))
         precondition(status == 0, "dnnl_sgemm failed (status \(status)) on \(m)×\(n)×\(k)")
+    }
+}
+
+/// One fp32 product's shape as Graft called it: what a benchmark needs to time a step's products on their own.
+public struct GEMMProduct: Hashable, Sendable {
+    public let transA: Bool, transB: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int
+    /// Added into c (beta ≠ 0) rather than written.
+    public let accumulates: Bool
+    /// Called with BLAS held to one thread while Graft's threads share the products out (attention's heads,
+    /// Winograd's images).
+    public let shared: Bool
+
+    public var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+}
+
+/// The products a piece of code makes (`GEMMRecording.products { step() }`), and the same products replayed alone
+/// on buffers of their sizes: how fast the step's own GEMMs run with nothing else around them.
+public enum GEMMRecording {
+    private static let active = Atomic<Bool>(false)
+    private static let log = Mutex<[GEMMProduct]>([])
+
+    /// The products `body` makes, in order (those of shared-out lanes in the order they ran).
+    public static func products(of body: () -> Void) -> [GEMMProduct] {
+        log.withLock { $0 = [] }
+        active.store(true, ordering: .sequentiallyConsistent)
+        body()
+        active.store(false, ordering: .sequentiallyConsistent)
+        return log.withLock { $0 }
+    }
+
+    @inline(__always)
+    static func record(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int, beta: Float) {
+        guard active.load(ordering: .relaxed) else { return }
+        let product = GEMMProduct(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc,
+                                  accumulates: beta != 0,
+                                  shared: kernelThreads > 1 && openblas_get_num_threads() == 1)
+        log.withLock { $0.append(product) }
+    }
+
+    /// A call that runs `products` through `library` in order, each on random operands of its size, the runs of
+    /// shared products spread over Graft's threads again with BLAS held to one thread.
+    public static func replay(_ products: [GEMMProduct], library: GEMMLibrary) -> () -> Void {
+        let rows = { (p: GEMMProduct) in (a: p.transA ? p.k : p.m, b: p.transB ? p.n : p.k) }
+        let sizeA = products.map { rows($0).a * $0.lda }.max() ?? 0
+        let sizeB = products.map { rows($0).b * $0.ldb }.max() ?? 0
+        let sizeC = products.map { $0.m * $0.ldc }.max() ?? 0
+        let lanes = Swift.max(kernelThreads, 1)
+        var rng = RandomGenerator(seed: 3)
+        let a = Tensor.randomNormal([Swift.max(sizeA, 1)], using: &rng), b = Tensor.randomNormal([Swift.max(sizeB, 1)],
+                                                                                                 using: &rng)
+        let c = Storage(count: Swift.max(sizeC, 1) * lanes)
+        // Consecutive products with the same `shared` flag, run together.
+        var runs: [ArraySlice<GEMMProduct>] = []
+        var start = 0
+        for i in products.indices where i + 1 == products.count || products[i + 1].shared != products[start].shared {
+            runs.append(products[start...i])
+            start = i + 1
+        }
+        let run = { (p: GEMMProduct, c: UnsafeMutablePointer<Float>) in
+            library.sgemm(transA: p.transA, transB: p.transB, m: p.m, n: p.n, k: p.k, a.pointer, lda: p.lda,
+                          b.pointer, ldb: p.ldb, beta: p.accumulates ? 1 : 0, c, ldc: p.ldc)
+        }
+        return {
+            for products in runs {
+                guard products.first!.shared else {
+                    for p in products { run(p, c.pointer) }
+                    continue
+                }
+                let list = Array(products)
+                withSingleThreadedBLAS {
+                    runLanes(lanes) { lane in
+                        for i in stride(from: lane, to: list.count, by: lanes) { run(list[i], c.pointer + lane * sizeC) }
+                    }
+                }
+            }
+        }
     }
 }

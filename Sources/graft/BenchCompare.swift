@@ -68,10 +68,11 @@ struct BenchCompare: ParsableCommand {
 
     /// One figure pair: median seconds per call for Graft and (when measured) PyTorch, the buffers one more
     /// Graft call took from the system rather than from its pool, and for GEMM-bound workloads the median of
-    /// sgemm 1024² rounds timed in alternation with Graft's (the machine's speed drifts between workloads).
+    /// sgemm 1024² rounds timed in alternation with Graft's (the machine's speed drifts between workloads) and of
+    /// the workload's own fp32 products replayed alone.
     struct Row {
         let key: String, threads: Int, graft: Double, torch: Double?, newBuffers: Int
-        var pairedSgemm: Double? = nil
+        var pairedSgemm: Double? = nil, ownProducts: Double? = nil
     }
 
     /// Runs this command again for one thread count and collects its `ROW` lines; other lines are printed.
@@ -96,9 +97,9 @@ struct BenchCompare: ParsableCommand {
         var rows: [Row] = []
         for line in text.split(separator: "\n") {
             let f = line.split(separator: " ")
-            if f.count == 7, f[0] == "ROW", let t = Int(f[2]), let g = Double(f[3]), let fresh = Int(f[5]) {
+            if f.count == 8, f[0] == "ROW", let t = Int(f[2]), let g = Double(f[3]), let fresh = Int(f[5]) {
                 rows.append(Row(key: String(f[1]), threads: t, graft: g, torch: Double(f[4]), newBuffers: fresh,
-                                pairedSgemm: Double(f[6])))
+                                pairedSgemm: Double(f[6]), ownProducts: Double(f[7])))
             } else {
                 print(line)
             }
@@ -108,8 +109,9 @@ struct BenchCompare: ParsableCommand {
     }
 
     /// Measures every selected workload at this process's thread count and prints
-    /// `ROW key threads graft torch|- new sgemm|-`: `new` the buffers one more call took from the system, `sgemm`
-    /// the median of the sgemm 1024² rounds that alternate with a GEMM-bound workload's.
+    /// `ROW key threads graft torch|- new sgemm|- products|-`: `new` the buffers one more call took from the system,
+    /// `sgemm` the median of the sgemm 1024² rounds that alternate with a GEMM-bound workload's, `products` that of
+    /// rounds of the workload's own fp32 products replayed alone.
     private func runChild(threads count: Int) throws {
         guard kernelThreads == count else {
             throw ValidationError("a child run needs GRAFT_NUM_THREADS=\(count) (Graft's kernels use \(kernelThreads))")
@@ -124,11 +126,16 @@ struct BenchCompare: ParsableCommand {
             let torchReady = torch?.prepare(workload.key, roundSeconds: seconds) ?? false
             let sgemmRound = workload.gemmFlops == nil ? nil : preparedRound(BenchWorkload.sgemm(GEMMLibrary.current),
                                                                             roundSeconds: seconds)
+            let productsRound = workload.gemmFlops.flatMap { flops in
+                ownProducts(of: call, flops: flops).map { preparedRound($0, roundSeconds: seconds) }
+            }
             var graftTimes: [Double] = [], torchTimes: [Double] = [], sgemmTimes: [Double] = []
+            var productsTimes: [Double] = []
             for _ in 0..<rounds {
                 graftTimes.append(graftRound())
                 if torchReady, let t = torch?.time(workload.key) { torchTimes.append(t) }
                 if let sgemmRound { sgemmTimes.append(sgemmRound()) }
+                if let productsRound { productsTimes.append(productsRound()) }
             }
             let before = Storage.freshAllocations
             call()
@@ -140,8 +147,18 @@ struct BenchCompare: ParsableCommand {
                 format: "[%d thread%@] %@: Graft %.2f ms, PyTorch %@\n", count, count == 1 ? "" : "s", workload.key,
                 graft * 1000, reference.map { String(format: "%.2f ms", $0 * 1000) } ?? "-").utf8))
             print("ROW \(workload.key) \(count) \(graft) \(reference.map { "\($0)" } ?? "-") "
-                  + "\(after - before) \(sgemmTimes.isEmpty ? "-" : "\(median(sgemmTimes))")")
+                  + "\(after - before) \(sgemmTimes.isEmpty ? "-" : "\(median(sgemmTimes))") "
+                  + "\(productsTimes.isEmpty ? "-" : "\(median(productsTimes))")")
         }
+    }
+
+    /// A call that replays the fp32 products one `call` makes, alone (`GEMMRecording`), or nil when they do not add
+    /// up to the workload's GEMM flops (bf16 products bypass sgemm).
+    private func ownProducts(of call: () -> Void, flops: Double) -> (() -> Void)? {
+        let products = GEMMRecording.products(of: call)
+        let recorded = products.reduce(0) { $0 + $1.flops }
+        guard abs(recorded - flops) <= 0.01 * flops else { return nil }
+        return GEMMRecording.replay(products, library: GEMMLibrary.current)
     }
 
     /// Warms `call` up (two calls) and returns one timed round: as many calls (a power of two) as make it last at

@@ -42,8 +42,12 @@ extension BenchCompare {
                     return String(format: "; %.0f %% of the %.1f sgemm reached in rounds alternating with it",
                                   100 * rate / sgemm, sgemm / 1e9)
                 } ?? ""
-                print(String(format: "GEMM-bound: %@, %d thread(s): %.1f GF/s, %.0f %% of sgemm's %.1f%@", workload.key,
-                             row.threads, rate / 1e9, 100 * rate / best, best / 1e9, paired))
+                let own = row.ownProducts.map { seconds in
+                    String(format: "; its own products alone %.1f GF/s (%.0f %% of sgemm's), the step %.0f %% of that",
+                           work / seconds / 1e9, 100 * work / seconds / best, 100 * seconds / row.graft)
+                } ?? ""
+                print(String(format: "GEMM-bound: %@, %d thread(s): %.1f GF/s, %.0f %% of sgemm's %.1f%@%@", workload.key,
+                             row.threads, rate / 1e9, 100 * rate / best, best / 1e9, paired, own))
             }
         }
         let behind = rows.filter { row in

@@ -89,3 +89,27 @@ import Testing
         #expect(error?.description == "GRAFT_GEMM=mkl: expected one of openblas, onednn")
     }
 }
+
+/// `GEMMRecording`: the products a forward and backward pass make, with their shapes. Tests on other threads may
+/// multiply meanwhile and be recorded too, so the shapes here are odd ones, looked for among the rest.
+@Suite struct GEMMRecordings {
+    @Test func aProductAndItsGradientsAreRecorded() {
+        let a = sample([13, 17], seed: 1), b = sample([17, 11], seed: 2)
+        a.requiresGrad = true
+        b.requiresGrad = true
+        let products = GEMMRecording.products {
+            _ = grad(of: a.matmul(b), wrt: [a, b], gradOutput: sample([13, 11], seed: 3))
+        }
+        // y = a·b, then ∂a = g·bᵀ [13, 17] and ∂b = aᵀ·g [17, 11].
+        let shapes = products.map { [$0.m, $0.n, $0.k] }
+        let forward = shapes.firstIndex(of: [13, 11, 17])
+        #expect(forward != nil, "\(shapes)")
+        #expect(forward.map { !products[$0].transA && !products[$0].transB && !products[$0].accumulates } == true)
+        #expect(shapes.contains([13, 17, 11]) && shapes.contains([17, 11, 13]), "\(shapes)")
+        #expect(shapes.firstIndex(of: [13, 17, 11]).map { $0 > forward ?? .max } == true)
+        // A new recording starts empty: the next one holds its own product and not the ones above.
+        let next = GEMMRecording.products { _ = sample([19, 3], seed: 4).matmul(sample([3, 23], seed: 5)) }
+        #expect(next.contains { [$0.m, $0.n, $0.k] == [19, 23, 3] })
+        #expect(!next.contains { [$0.m, $0.n, $0.k] == [13, 11, 17] })
+    }
+}
