@@ -117,6 +117,15 @@ struct OneDNN: @unchecked Sendable {
     func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, _ a: UnsafePointer<Float>, lda: Int,
                _ b: UnsafePointer<Float>, ldb: Int, beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int,
                threads: Int32 = openblas_get_num_threads()) {
+        guard m > 0 && n > 0 else { return }
+        guard k > 0 else {
+            // c = beta · c, as BLAS defines it; dnnl_sgemm leaves c as it was when k is 0 (a rank without rows).
+            for i in 0..<m {
+                let row = c + i * ldc
+                if beta == 0 { row.update(repeating: 0, count: n) } else { for j in 0..<n { row[j] *= beta } }
+            }
+            return
+        }
         setThreads(threads)
         let flag = { (transposed: Bool) in CChar(UInt8(ascii: transposed ? "T" : "N")) }
         let status = multiply(flag(transA), flag(transB), Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda),

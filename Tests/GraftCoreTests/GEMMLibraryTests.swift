@@ -12,7 +12,8 @@ import Testing
     func productsMatchDoublePrecision(_ library: GEMMLibrary) {
         var rng = RandomGenerator(seed: 21)
         for (transA, transB) in [(false, false), (false, true), (true, false), (true, true)] {
-            for (m, n, k) in [(1, 1, 1), (17, 33, 31), (130, 70, 257), (3, 300, 5)] {
+            // k = 0 (a rank without rows): c = beta · c.
+            for (m, n, k) in [(1, 1, 1), (17, 33, 31), (130, 70, 257), (3, 300, 5), (4, 6, 0)] {
                 let (ra, ca) = transA ? (k, m) : (m, k), (rb, cb) = transB ? (n, k) : (k, n)
                 let (lda, ldb, ldc) = (ca + 3, cb + 3, n + 3)
                 let a = (0..<ra * lda).map { _ in Float.random(in: -1...1, using: &rng) }
