@@ -1,8 +1,6 @@
-import CBLAS
-
 /// Multi-head attention's products read and write the heads where a linear layer leaves them: q, k and v are
 /// [B, S, heads · d], head h in columns h·d ..< (h + 1)·d, so each head's matrix is a strided view (leading dimension
-/// heads · d) that `cblas_sgemm` takes as it is. No [B, heads, S, d] copies are made either way.
+/// heads · d) that sgemm takes as it is. No [B, heads, S, d] copies are made either way.
 extension Tensor {
     /// Scores [B, heads, S, T] = alpha · Q_h K_hᵀ per batch row and head, for q [B, S, heads · d], k [B, T, heads · d].
     public static func headScores(_ q: Tensor, _ k: Tensor, heads: Int, alpha: Float = 1,

@@ -1,5 +1,3 @@
-import CBLAS
-
 /// Output columns (images × positions) one GEMM should have: with fewer, sgemm runs well short of its peak, so
 /// small feature maps are batched over several images (measured: 3×3 convs at 7×7 and 14×14 reach full speed).
 private let gemmColumnTarget = 4096

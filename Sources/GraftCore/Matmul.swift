@@ -19,8 +19,8 @@ extension Tensor {
     }
 
     /// op(a) · op(b) over equal batch axes, where op transposes the last two axes when asked, in the precision in
-    /// force (`cblas_sgemm` for fp32). The backward rules are gemms again, in the same precision, so the product is
-    /// differentiable to any order.
+    /// force (`GEMMLibrary.current`'s sgemm for fp32). The backward rules are gemms again, in the same precision,
+    /// so the product is differentiable to any order.
     public static func gemm(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bool = false) -> Tensor {
         gemm(a, b, transA: transA, transB: transB, precision: MatmulPrecision.current)
     }

@@ -1,4 +1,3 @@
-import CBLAS
 import CGraftBF16
 
 /// The arithmetic matrix products (matmul, linear, attention's per-head products) run in. Tensors, parameters,
@@ -26,7 +25,7 @@ public func withMatmulPrecision<R>(_ precision: MatmulPrecision, _ body: () thro
     try MatmulPrecision.$current.withValue(precision, operation: body)
 }
 
-/// c = alpha · op(a) · op(b) + beta · c, row-major (cblas_sgemm's arguments), in `precision`. With `parallel`, the
+/// c = alpha · op(a) · op(b) + beta · c, row-major (sgemm's arguments), in `precision`. With `parallel`, the
 /// bf16 kernel splits c's rows over the worker threads (OpenBLAS threads itself); callers that already share
 /// GEMMs out across threads pass false.
 func gemmKernel(_ precision: MatmulPrecision, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,

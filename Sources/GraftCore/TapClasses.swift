@@ -1,5 +1,3 @@
-import CBLAS
-
 /// A convolution on a small map, split by which taps land inside the input. On a 2×2 map padded by 1, each output
 /// position sees only 4 of a 3×3 kernel's 9 taps, and on a 1×1 map only the centre; im2col would multiply the
 /// other taps by zeros (a third of ResNet-18's arithmetic with ImageNet's stem on 32 px images, whose last stages

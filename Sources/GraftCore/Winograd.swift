@@ -1,4 +1,3 @@
-import CBLAS
 import Dispatch
 #if canImport(Glibc)
 import Glibc
